@@ -1,0 +1,183 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { redactor as processRedactor, type Redactor } from '../secrets.js';
+import { canonicalJson, entryHash, verifyChain, type ChainHead } from './chain.js';
+import { runSummaries } from './runs.js';
+import type { EntryType, JournalEntry, JournalStore, RunSummary, VerifyReport } from './types.js';
+
+/**
+ * The embedded journal store: one SQLite file, WAL, fsync on every commit. Several processes
+ * may append to the same file; each append takes the write lock first (BEGIN IMMEDIATE), so the
+ * chain stays one line.
+ */
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS entries (
+  seq       INTEGER PRIMARY KEY,
+  run_id    TEXT NOT NULL,
+  ts        TEXT NOT NULL,
+  type      TEXT NOT NULL,
+  data      TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_run_id ON entries (run_id, seq);
+CREATE TABLE IF NOT EXISTS head (
+  id   INTEGER PRIMARY KEY CHECK (id = 1),
+  seq  INTEGER NOT NULL,
+  hash TEXT NOT NULL
+);
+INSERT OR IGNORE INTO head (id, seq, hash) VALUES (1, 0, '');
+-- Append-only: these stop accidents; a deliberate tamperer can drop them, which verify catches.
+CREATE TRIGGER IF NOT EXISTS entries_no_update BEFORE UPDATE ON entries
+  BEGIN SELECT RAISE(ABORT, 'journal entries are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS entries_no_delete BEFORE DELETE ON entries
+  BEGIN SELECT RAISE(ABORT, 'journal entries are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS head_no_delete BEFORE DELETE ON head
+  BEGIN SELECT RAISE(ABORT, 'journal head cannot be deleted'); END;
+CREATE TRIGGER IF NOT EXISTS head_forward_only BEFORE UPDATE ON head WHEN NEW.seq <> OLD.seq + 1
+  BEGIN SELECT RAISE(ABORT, 'journal head only moves forward by one'); END;
+`;
+
+interface EntryRow {
+  seq: number;
+  run_id: string;
+  ts: string;
+  type: string;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface SqliteJournalOptions {
+  /** Scrubs secrets from `data` before it is hashed or stored (default: the process-wide one). */
+  redactor?: Redactor;
+  /** How long to wait for another process's write lock, ms (default 10000). */
+  busyTimeoutMs?: number;
+}
+
+export function openSqliteJournal(file: string, opts: SqliteJournalOptions = {}): JournalStore {
+  const scrub = opts.redactor ?? processRedactor;
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file, { timeout: opts.busyTimeoutMs ?? 10_000 });
+  db.pragma('journal_mode = WAL');
+  // FULL: the WAL is fsynced at every commit, so an append is durable when it returns.
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.transaction(() => {
+    db.exec(SCHEMA);
+    const v = db.pragma('user_version', { simple: true }) as number;
+    if (v === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    else if (v !== SCHEMA_VERSION) throw new Error(`journal ${file}: schema version ${v}, this build knows ${SCHEMA_VERSION}`);
+  }).immediate();
+
+  const readHead = db.prepare<[], ChainHead>('SELECT seq, hash FROM head WHERE id = 1');
+  const insertEntry = db.prepare(
+    'INSERT INTO entries (seq, run_id, ts, type, data, prev_hash, hash) VALUES (@seq, @run_id, @ts, @type, @data, @prev_hash, @hash)',
+  );
+  const moveHead = db.prepare('UPDATE head SET seq = @seq, hash = @hash WHERE id = 1');
+  const selectRun = db.prepare<[string], EntryRow>('SELECT * FROM entries WHERE run_id = ? ORDER BY seq');
+  const selectAll = db.prepare<[], EntryRow>('SELECT * FROM entries ORDER BY seq');
+  const selectRunEvents = db.prepare<[], EntryRow>(
+    "SELECT * FROM entries WHERE type IN ('run.created', 'run.state', 'rollback.finished') ORDER BY seq",
+  );
+
+  const appendTx = db.transaction((runId: string, type: EntryType, data: Record<string, unknown>, ts: string): JournalEntry => {
+    const head = readHead.get();
+    if (!head) throw new Error(`journal ${file}: head record missing; run verify`);
+    const seq = head.seq + 1;
+    const entry: JournalEntry = { seq, runId, ts, type, data, prevHash: head.hash, hash: '' };
+    entry.hash = entryHash(entry.prevHash, entry);
+    insertEntry.run({ seq, run_id: runId, ts, type, data: canonicalJson(data), prev_hash: entry.prevHash, hash: entry.hash });
+    moveHead.run({ seq, hash: entry.hash });
+    return entry;
+  });
+
+  const snapshot = db.transaction(() => ({ rows: selectAll.all(), head: readHead.get() ?? null }));
+
+  const store: JournalStore = {
+    async append(runId, type, data) {
+      // Redact first, then round-trip through JSON so what is hashed is exactly what is read back.
+      const clean = JSON.parse(canonicalJson(redactDeep(scrub, toPlainJson(data)))) as Record<string, unknown>;
+      return appendTx.immediate(runId, type, clean, new Date().toISOString());
+    },
+    async entries(runId) {
+      return selectRun.all(runId).map(toEntry);
+    },
+    async all() {
+      return selectAll.all().map(toEntry);
+    },
+    async runs(): Promise<RunSummary[]> {
+      return runSummaries(selectRunEvents.all().map(toEntry));
+    },
+    async verify(): Promise<VerifyReport> {
+      const { rows, head } = snapshot.deferred();
+      const entries: JournalEntry[] = [];
+      const problems: string[] = [];
+      for (const row of rows) {
+        try {
+          entries.push(toEntry(row));
+        } catch {
+          problems.push(`seq ${row.seq}: data is not valid JSON (entry was edited)`);
+        }
+      }
+      problems.push(...verifyChain(entries, head).map((p) => p.message));
+      return { ok: problems.length === 0, entries: rows.length, problems };
+    },
+    async close() {
+      if (db.open) db.close();
+    },
+  };
+  return store;
+}
+
+function toEntry(row: EntryRow): JournalEntry {
+  return {
+    seq: row.seq,
+    runId: row.run_id,
+    ts: row.ts,
+    type: row.type as EntryType,
+    data: JSON.parse(row.data) as Record<string, unknown>,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+/**
+ * Plain JSON before redaction: an Error has no enumerable fields and a Date none either, so the
+ * redactor's walk would turn them into {} and silently lose the message (and any secret check).
+ */
+function toPlainJson(v: unknown): unknown {
+  if (v instanceof Error) {
+    const code = (v as { code?: unknown }).code;
+    return { name: v.name, message: v.message, ...(typeof code === 'string' ? { code } : {}) };
+  }
+  if (v && typeof v === 'object' && !Buffer.isBuffer(v) && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
+    return toPlainJson((v as { toJSON: () => unknown }).toJSON());
+  }
+  if (Array.isArray(v)) return v.map(toPlainJson);
+  if (v && typeof v === 'object' && !Buffer.isBuffer(v)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = toPlainJson(x);
+    return out;
+  }
+  return v;
+}
+
+/** Redactor.json scrubs values; object keys (e.g. output keyed by line) are scrubbed here too. */
+function redactDeep(r: Redactor, v: unknown): unknown {
+  const scrubbed = r.json(v);
+  const keys = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(keys);
+    if (x && typeof x === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, y] of Object.entries(x)) out[r.text(k)] = keys(y);
+      return out;
+    }
+    return x;
+  };
+  return keys(scrubbed);
+}
