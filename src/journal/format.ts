@@ -1,0 +1,107 @@
+import { describeAction, type Action } from '../actions.js';
+import type { JournalEntry } from './types.js';
+
+/**
+ * Readable view of journal entries, one line each:
+ *   2026-11-30T10:22:01.123Z  #12  action.intent     a3   edge-fw     interface.disable eth-uplink
+ */
+export function formatEntries(entries: readonly JournalEntry[]): string {
+  const lines = entries.map((e) => {
+    const d = e.data;
+    const cols = [
+      e.ts,
+      `#${e.seq}`.padEnd(6),
+      e.type.padEnd(20),
+      str(d.actionId, '-').padEnd(5),
+      str(d.device, '-').padEnd(14),
+      oneLine(summary(e)),
+    ];
+    return cols.join('  ').trimEnd();
+  });
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+function summary(e: JournalEntry): string {
+  const d = e.data;
+  switch (e.type) {
+    case 'run.created': {
+      const plan = obj(d.plan);
+      const trigger = obj(d.trigger);
+      const pb = obj(plan.playbook);
+      const n = Array.isArray(plan.actions) ? plan.actions.length : 0;
+      return `playbook ${str(pb.id, '?')}, ${n} action(s); ${str(trigger.kind, '?')} by ${str(trigger.by, '?')}${trigger.reason ? `: ${str(trigger.reason)}` : ''}`;
+    }
+    case 'lockout.overridden':
+      return `lockout overridden: ${str(d.message)}`;
+    case 'run.state': {
+      const notDone = Array.isArray(d.notDone) ? d.notDone.length : 0;
+      return [
+        str(d.state, '?'),
+        d.reason ? `(${str(d.reason)})` : '',
+        typeof d.timeToContainMs === 'number' ? `time to contain ${d.timeToContainMs} ms` : '',
+        notDone ? `${notDone} not done` : '',
+      ].filter(Boolean).join(' ');
+    }
+    case 'stage.prepared':
+      return `stage ${str(d.stage)} prepared in ${str(d.ms)} ms`;
+    case 'stage.struck':
+      return `stage ${str(d.stage)} struck, cut skew ${str(d.cutSkewMs)} ms`;
+    case 'action.intent':
+      return `${action(d.action)} (inverse: ${action(d.inverse)})`;
+    case 'action.already':
+      return 'already in place, nothing changed';
+    case 'action.applied':
+      return d.output ? `applied: ${firstLine(d.output)}` : 'applied';
+    case 'action.verified':
+      return `verified on device${typeof d.ms === 'number' ? ` in ${d.ms} ms` : ''}`;
+    case 'action.failed':
+      return `failed in ${str(d.phase, '?')}: ${str(d.code, '?')} ${str(d.error)}`;
+    case 'rollback.started':
+      return `rollback by ${str(d.by, '?')}${d.reason ? `: ${str(d.reason)}` : ''}`;
+    case 'action.reverted':
+      return d.nothingToDo ? `nothing to revert (${action(d.inverse)})` : `reverted: ${action(d.inverse)}`;
+    case 'action.revert-failed':
+      return `revert failed (${action(d.inverse)}): ${str(d.code, '?')} ${str(d.error)}`;
+    case 'rollback.finished':
+      return `rollback ${str(d.state, '?')}: ${count(d.reverted)} reverted, ${count(d.failed)} failed`;
+    default:
+      return JSON.stringify(d).slice(0, 120);
+  }
+}
+
+function action(v: unknown): string {
+  if (typeof v === 'string') return v;
+  const a = obj(v);
+  if (typeof a.kind !== 'string') return v === undefined ? '-' : JSON.stringify(v).slice(0, 80);
+  try {
+    return describeAction(a as unknown as Action);
+  } catch {
+    return a.kind;
+  }
+}
+
+function obj(v: unknown): Record<string, unknown> {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+function str(v: unknown, fallback = ''): string {
+  if (v === undefined || v === null) return fallback;
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** `reverted`/`failed` may be counts or lists of action ids. */
+function count(v: unknown): number {
+  return Array.isArray(v) ? v.length : typeof v === 'number' ? v : 0;
+}
+
+function firstLine(v: unknown): string {
+  const s = str(v).trim();
+  const lines = s.split('\n');
+  return lines.length > 1 ? `${lines[0]} (+${lines.length - 1} lines)` : s;
+}
+
+/** One entry, one line: control characters from device output must not break the layout. */
+function oneLine(s: string): string {
+  const flat = s.replace(/[\r\n\t]+/g, ' ').replace(/[\x00-\x1f\x7f]/g, '');
+  return flat.length > 160 ? `${flat.slice(0, 157)}...` : flat;
+}
