@@ -1,0 +1,39 @@
+import type { Device } from '../inventory/types.js';
+import type { SecretResolver, Session } from '../transports/types.js';
+import { withTimeout } from './timeout.js';
+
+export type SessionOpener = (device: Device, transport: 'ssh' | 'snmp', resolveSecret: SecretResolver) => Promise<Session>;
+
+/** One change session per device (invariant 5), opened lazily and shared by the run's stages. */
+export class SessionPool {
+  private readonly open = new Map<string, Promise<Session>>();
+
+  constructor(
+    private readonly opener: SessionOpener,
+    private readonly resolveSecret: SecretResolver,
+  ) {}
+
+  get(device: Device, transport: 'ssh' | 'snmp', timeoutMs: number): Promise<Session> {
+    let s = this.open.get(device.id);
+    if (!s) {
+      s = withTimeout(this.opener(device, transport, this.resolveSecret), timeoutMs, `connect to ${device.id}`);
+      this.open.set(device.id, s);
+      // A failed connection is forgotten so a retry opens a new one.
+      s.catch(() => this.open.delete(device.id));
+    }
+    return s;
+  }
+
+  /** Drops a broken session so the next get() reconnects. */
+  async discard(deviceId: string): Promise<void> {
+    const s = this.open.get(deviceId);
+    this.open.delete(deviceId);
+    if (s) await s.then((x) => x.close()).catch(() => undefined);
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.open.values()];
+    this.open.clear();
+    await Promise.all(all.map((s) => s.then((x) => x.close()).catch(() => undefined)));
+  }
+}

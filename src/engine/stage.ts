@@ -1,0 +1,187 @@
+import { describeAction } from '../actions.js';
+import type { ActionContext, Driver, State } from '../drivers/driver.js';
+import { DeviceUnreachable, errorCode, errorMessage, VerifyMismatch } from '../errors.js';
+import type { JournalStore } from '../journal/types.js';
+import type { Plan, PlannedAction, PlanStage } from '../plan/types.js';
+import type { Session } from '../transports/types.js';
+import type { ActionResult, EventSink } from './events.js';
+import type { SessionPool } from './sessions.js';
+import { withTimeout } from './timeout.js';
+
+export interface StageDeps {
+  runId: string;
+  plan: Plan;
+  journal: JournalStore;
+  drivers: Record<string, Driver>;
+  pool: SessionPool;
+  emit: EventSink;
+  clock: () => number;
+  results: Map<string, ActionResult>;
+}
+
+export interface StageOutcome {
+  cutSkewMs: number;
+  /** Clock time of the last verification in this stage (0 if none). */
+  lastVerifiedAt: number;
+}
+
+interface Pending {
+  pa: PlannedAction;
+  ctx: ActionContext;
+  driver: Driver;
+  startedAt?: number;
+  appliedAt?: number;
+  output?: string;
+}
+
+/**
+ * Runs one stage as a coordinated cut (invariant 11): prepare every device (connect, read
+ * pre-state, journal intents), then strike all changes at once, then read every device back.
+ * Different devices work in parallel; one device's actions run one after another (invariant 5).
+ */
+export async function runStage(deps: StageDeps, stage: PlanStage): Promise<StageOutcome> {
+  const byDevice = groupByDevice(deps.plan, stage);
+  const t0 = deps.clock();
+  deps.emit({ type: 'stage', runId: deps.runId, stage: stage.index, name: stage.name, phase: 'prepare' });
+  const prepared = (await Promise.all([...byDevice.values()].map((list) => prepareDevice(deps, list)))).flat();
+  await deps.journal.append(deps.runId, 'stage.prepared', { stage: stage.index, ms: round(deps.clock() - t0) });
+
+  deps.emit({ type: 'stage', runId: deps.runId, stage: stage.index, name: stage.name, phase: 'strike' });
+  const strikes = groupPending(prepared);
+  // No journal writes during the strike: a synchronous fsync would stall the other devices' changes.
+  await Promise.all([...strikes.values()].map((list) => strikeDevice(deps, list)));
+  const applied = prepared.filter((p) => p.appliedAt !== undefined);
+  for (const p of prepared) {
+    if (p.appliedAt !== undefined) {
+      await deps.journal.append(deps.runId, 'action.applied', { actionId: p.pa.id, device: p.pa.device, output: p.output ?? '' });
+      setResult(deps, p.pa, 'applied');
+    }
+  }
+  const times = applied.map((p) => p.appliedAt!);
+  const cutSkewMs = times.length ? round(Math.max(...times) - Math.min(...times)) : 0;
+  await deps.journal.append(deps.runId, 'stage.struck', { stage: stage.index, cutSkewMs, applied: applied.length });
+
+  deps.emit({ type: 'stage', runId: deps.runId, stage: stage.index, name: stage.name, phase: 'verify' });
+  const verifiedAt = await Promise.all([...groupPending(applied).values()].map((list) => verifyDevice(deps, list)));
+  deps.emit({ type: 'stage', runId: deps.runId, stage: stage.index, name: stage.name, phase: 'done', cutSkewMs });
+  return { cutSkewMs, lastVerifiedAt: Math.max(0, ...verifiedAt.flat()) };
+}
+
+async function prepareDevice(deps: StageDeps, actions: PlannedAction[]): Promise<Pending[]> {
+  const first = actions[0]!;
+  const device = deps.plan.devices[first.device]!;
+  const driver = deps.drivers[first.driver]!;
+  let session: Session;
+  try {
+    session = await connect(deps, first, driver);
+  } catch (err) {
+    for (const pa of actions) await fail(deps, pa, 'connect', err);
+    return [];
+  }
+  const out: Pending[] = [];
+  for (const pa of actions) {
+    const ctx: ActionContext = { device, tag: pa.tag, timeoutMs: pa.timeoutMs };
+    try {
+      const before = await withTimeout(driver.read(session, pa.action, ctx), pa.timeoutMs, `${pa.id} read ${pa.device}`);
+      if (driver.holds(pa.action, before, ctx)) {
+        await deps.journal.append(deps.runId, 'action.already', { actionId: pa.id, device: pa.device, before });
+        setResult(deps, pa, 'already');
+        continue;
+      }
+      const inverse = driver.invert(pa.action, before, ctx);
+      // Write-ahead (invariant 1): pre-state and inverse are durable before the device is touched.
+      await deps.journal.append(deps.runId, 'action.intent', {
+        actionId: pa.id, device: pa.device, driver: pa.driver, tag: pa.tag, action: pa.action, before, inverse, timeoutMs: pa.timeoutMs,
+      });
+      setResult(deps, pa, 'prepared');
+      out.push({ pa, ctx, driver });
+    } catch (err) {
+      await fail(deps, pa, 'read', err);
+    }
+  }
+  return out;
+}
+
+async function strikeDevice(deps: StageDeps, list: Pending[]): Promise<void> {
+  for (const p of list) {
+    p.startedAt = deps.clock();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const session = await connect(deps, p.pa, p.driver);
+        // A retry first checks whether the earlier attempt took effect after all.
+        if (attempt > 0 && p.driver.holds(p.pa.action, await p.driver.read(session, p.pa.action, p.ctx), p.ctx)) {
+          p.output = '(held after an earlier attempt)';
+        } else {
+          p.output = await withTimeout(p.driver.apply(session, p.pa.action, p.ctx), p.pa.timeoutMs, `${p.pa.id} apply on ${p.pa.device}`);
+        }
+        p.appliedAt = deps.clock();
+        break;
+      } catch (err) {
+        if (err instanceof DeviceUnreachable) await deps.pool.discard(p.pa.device);
+        if (attempt >= p.pa.retries) {
+          await fail(deps, p.pa, 'apply', err);
+          break;
+        }
+      }
+    }
+  }
+}
+
+async function verifyDevice(deps: StageDeps, list: Pending[]): Promise<number[]> {
+  const times: number[] = [];
+  for (const p of list) {
+    let after: State | undefined;
+    try {
+      const session = await connect(deps, p.pa, p.driver);
+      after = await withTimeout(p.driver.read(session, p.pa.action, p.ctx), p.pa.timeoutMs, `${p.pa.id} read back ${p.pa.device}`);
+      // Invariant 3: done when the device shows it, not when the command returned.
+      if (!p.driver.holds(p.pa.action, after, p.ctx)) {
+        throw new VerifyMismatch(`${p.pa.id} ${describeAction(p.pa.action)} on ${p.pa.device}: read-back does not show the change: ${JSON.stringify(after)}`);
+      }
+      const now = deps.clock();
+      times.push(now);
+      const ms = round(now - p.startedAt!);
+      await deps.journal.append(deps.runId, 'action.verified', { actionId: p.pa.id, device: p.pa.device, after, ms });
+      setResult(deps, p.pa, 'verified', { ms });
+    } catch (err) {
+      await fail(deps, p.pa, 'verify', err, after);
+    }
+  }
+  return times;
+}
+
+function connect(deps: StageDeps, pa: PlannedAction, driver: Driver): Promise<Session> {
+  return deps.pool.get(deps.plan.devices[pa.device]!, driver.transport, pa.timeoutMs);
+}
+
+export async function fail(deps: StageDeps, pa: PlannedAction, phase: string, err: unknown, after?: State): Promise<void> {
+  const error = errorMessage(err);
+  const code = errorCode(err);
+  await deps.journal.append(deps.runId, 'action.failed', { actionId: pa.id, device: pa.device, phase, code, error, ...(after ? { after } : {}) });
+  setResult(deps, pa, 'failed', { error: `${phase}: ${error}`, code });
+}
+
+function setResult(deps: StageDeps, pa: PlannedAction, state: ActionResult['state'], extra: Partial<ActionResult> = {}): void {
+  const r: ActionResult = { actionId: pa.id, device: pa.device, what: describeAction(pa.action), state, ...extra };
+  deps.results.set(pa.id, r);
+  deps.emit({ type: 'action', runId: deps.runId, ...r });
+}
+
+function groupByDevice(plan: Plan, stage: PlanStage): Map<string, PlannedAction[]> {
+  const m = new Map<string, PlannedAction[]>();
+  for (const id of stage.actionIds) {
+    const pa = plan.actions.find((a) => a.id === id)!;
+    m.set(pa.device, [...(m.get(pa.device) ?? []), pa]);
+  }
+  return m;
+}
+
+function groupPending(list: Pending[]): Map<string, Pending[]> {
+  const m = new Map<string, Pending[]>();
+  for (const p of list) m.set(p.pa.device, [...(m.get(p.pa.device) ?? []), p]);
+  return m;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

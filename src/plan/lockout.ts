@@ -1,0 +1,84 @@
+import { isIP } from 'node:net';
+import type { Action } from '../actions.js';
+import type { Device, Inventory } from '../inventory/types.js';
+import type { PlannedAction } from './types.js';
+
+/**
+ * Invariant 7: never cut our own branch. Finds, for each planned action, what it would cut on the
+ * orchestrator's management paths:
+ *  - `self`: the device's own management interface, or its management address/the orchestrator's
+ *    address blocked: the action itself could never be verified or undone. Refused unless overridden.
+ *  - `upstream`: a link that other devices in the plan are reached through. Allowed, but the action
+ *    must run after those devices' actions ("devices farther away are changed first").
+ */
+export interface LockoutFinding {
+  actionId: string;
+  kind: 'self' | 'upstream';
+  /** Devices whose management path the action cuts. */
+  cuts: string[];
+  message: string;
+}
+
+export function findLockouts(actions: PlannedAction[], inventory: Inventory): LockoutFinding[] {
+  const findings: LockoutFinding[] = [];
+  const devicesInPlan = new Set(actions.map((a) => a.device));
+  for (const pa of actions) {
+    const device = inventory.devices.get(pa.device);
+    if (!device) continue;
+    const self = cutsSelf(pa.action, device, inventory);
+    if (self) {
+      findings.push({ actionId: pa.id, kind: 'self', cuts: [device.id], message: `${pa.id} (${pa.device}): ${self}` });
+      continue;
+    }
+    if (pa.action.kind !== 'interface.disable') continue;
+    const link = `${device.id}:${pa.action.interface}`;
+    const reachedThrough = [...inventory.devices.values()].filter((d) => d.managementPath.via.includes(link)).map((d) => d.id);
+    if (reachedThrough.length === 0) continue;
+    const inPlan = reachedThrough.filter((id) => devicesInPlan.has(id));
+    findings.push({
+      actionId: pa.id,
+      kind: 'upstream',
+      cuts: reachedThrough,
+      message:
+        `${pa.id} (${pa.device}): disabling ${link} cuts the management path to ${reachedThrough.join(', ')}` +
+        (inPlan.length ? `; it runs after their actions (${inPlan.join(', ')})` : ''),
+    });
+  }
+  return findings;
+}
+
+function cutsSelf(action: Action, device: Device, inventory: Inventory): string | null {
+  if (action.kind === 'interface.disable' && device.managementPath.interfaces.includes(action.interface)) {
+    return `disabling ${action.interface} cuts the orchestrator's management connection to ${device.id} ` +
+      `(managementPath.interfaces: ${device.managementPath.interfaces.join(', ')}); it could not be verified or rolled back`;
+  }
+  if (action.kind === 'host.block') {
+    const hit = [...inventory.devices.values()].find((d) => addressWithin(d.address, action.address));
+    if (hit) return `blocking ${action.address} blocks the management address of ${hit.id} (${hit.address})`;
+    const orch = inventory.orchestratorAddresses.find((a) => addressWithin(a, action.address));
+    if (orch) return `blocking ${action.address} blocks the orchestrator's own address ${orch}`;
+  }
+  return null;
+}
+
+/** Is `address` equal to, or inside, `block` (an address or prefix)? IPv4 and IPv6. */
+export function addressWithin(address: string, block: string): boolean {
+  const [net, lenText] = block.split('/');
+  const v = isIP(address);
+  if (!net || v === 0 || isIP(net) !== v) return false;
+  const bits = v === 4 ? 32 : 128;
+  const len = lenText === undefined ? bits : Number(lenText);
+  const a = toBigInt(address, v);
+  const n = toBigInt(net, v);
+  const mask = len === 0 ? 0n : ((1n << BigInt(len)) - 1n) << BigInt(bits - len);
+  return (a & mask) === (n & mask);
+}
+
+function toBigInt(ip: string, v: number): bigint {
+  if (v === 4) return ip.split('.').reduce((acc, o) => (acc << 8n) + BigInt(Number(o)), 0n);
+  const [head = '', tail = ''] = ip.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+  return groups.reduce((acc, g) => (acc << 16n) + BigInt(parseInt(g || '0', 16)), 0n);
+}
