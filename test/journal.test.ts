@@ -254,6 +254,36 @@ describe('two stores on one file', () => {
   });
 });
 
+describe('write lock held by another process', () => {
+  it('append waits without blocking the event loop, then chains after the other writer', async () => {
+    const s = store();
+    await sampleRun(s);
+    const other = new Database(file);
+    other.exec('BEGIN IMMEDIATE');
+    let settled = false;
+    const pending = s.append('r1', 'run.state', { state: 'rolling-back' }).finally(() => (settled = true));
+    // The event loop keeps turning while the append waits for the lock.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(false);
+    other.exec('COMMIT');
+    other.close();
+    const e = await pending;
+    expect(e.seq).toBe(6);
+    expect((await s.verify()).ok).toBe(true);
+  });
+
+  it('gives up with SQLITE_BUSY after busyTimeoutMs', async () => {
+    const s = openSqliteJournal(file, { redactor: new Redactor(), busyTimeoutMs: 60 });
+    open.push(s);
+    const other = new Database(file);
+    other.exec('BEGIN IMMEDIATE');
+    await expect(s.append('r1', 'run.state', { state: 'x' })).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+    other.exec('ROLLBACK');
+    other.close();
+    expect(await s.verify()).toEqual({ ok: true, entries: 0, problems: [] });
+  });
+});
+
 describe('export and format', () => {
   it('exports one JSON object per line that verifies again on its own', async () => {
     const s = store();

@@ -55,14 +55,15 @@ interface EntryRow {
 export interface SqliteJournalOptions {
   /** Scrubs secrets from `data` before it is hashed or stored (default: the process-wide one). */
   redactor?: Redactor;
-  /** How long to wait for another process's write lock, ms (default 10000). */
+  /** How long an append waits for another process's write lock, ms (default 10000). */
   busyTimeoutMs?: number;
 }
 
 export function openSqliteJournal(file: string, opts: SqliteJournalOptions = {}): JournalStore {
   const scrub = opts.redactor ?? processRedactor;
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(file, { timeout: opts.busyTimeoutMs ?? 10_000 });
+  const busyTimeoutMs = opts.busyTimeoutMs ?? 10_000;
+  const db = new Database(file, { timeout: busyTimeoutMs });
   db.pragma('journal_mode = WAL');
   // FULL: the WAL is fsynced at every commit, so an append is durable when it returns.
   db.pragma('synchronous = FULL');
@@ -73,6 +74,9 @@ export function openSqliteJournal(file: string, opts: SqliteJournalOptions = {})
     if (v === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     else if (v !== SCHEMA_VERSION) throw new Error(`journal ${file}: schema version ${v}, this build knows ${SCHEMA_VERSION}`);
   }).immediate();
+  // From here SQLite's own busy wait is short: it blocks the event loop and backs off up to
+  // 100 ms a sleep; appends wait for the lock asynchronously instead (see withWriteLock).
+  db.pragma(`busy_timeout = ${SQLITE_BUSY_WAIT_MS}`);
 
   const readHead = db.prepare<[], ChainHead>('SELECT seq, hash FROM head WHERE id = 1');
   const insertEntry = db.prepare(
@@ -102,7 +106,7 @@ export function openSqliteJournal(file: string, opts: SqliteJournalOptions = {})
     async append(runId, type, data) {
       // Redact first, then round-trip through JSON so what is hashed is exactly what is read back.
       const clean = JSON.parse(canonicalJson(redactDeep(scrub, toPlainJson(data)))) as Record<string, unknown>;
-      return appendTx.immediate(runId, type, clean, new Date().toISOString());
+      return withWriteLock(busyTimeoutMs, () => appendTx.immediate(runId, type, clean, new Date().toISOString()));
     },
     async entries(runId) {
       return selectRun.all(runId).map(toEntry);
@@ -132,6 +136,22 @@ export function openSqliteJournal(file: string, opts: SqliteJournalOptions = {})
     },
   };
   return store;
+}
+
+const SQLITE_BUSY_WAIT_MS = 5;
+
+/** Retries `fn` while another connection holds the write lock, yielding to the event loop between tries. */
+async function withWriteLock<T>(timeoutMs: number, fn: () => T): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 8)) {
+    try {
+      return fn();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if ((code !== 'SQLITE_BUSY' && code !== 'SQLITE_BUSY_SNAPSHOT') || Date.now() >= deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
 }
 
 function toEntry(row: EntryRow): JournalEntry {
