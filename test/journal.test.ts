@@ -90,7 +90,7 @@ describe('sqlite journal', () => {
     expect(new Date(r1[0]!.ts).toISOString()).toBe(r1[0]!.ts);
   });
 
-  it('is durable and consistent across reopen: WAL, synchronous FULL, schema in place', async () => {
+  it('is consistent across reopen: WAL on, run_id index and head row in place', async () => {
     const s = store();
     await sampleRun(s);
     await s.close();
