@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto';
+import { NodeSSH } from 'node-ssh';
+import type { ClientChannel, ConnectConfig } from 'ssh2';
+import type { Device, SshSettings } from '../inventory/types.js';
+import type { ExecResult, SecretResolver, SshSession } from './types.js';
+import {
+  AuthFailed,
+  DeviceTimeout,
+  DeviceUnreachable,
+  FirebreakError,
+  HostKeyMismatch,
+  InventoryInvalid,
+} from '../errors.js';
+import { redactor } from '../secrets.js';
+
+/** OpenSSH-style fingerprint of a raw host key blob: `SHA256:<base64 without padding>`. */
+export function sshFingerprint(key: Buffer): string {
+  return 'SHA256:' + createHash('sha256').update(key).digest('base64').replace(/=+$/, '');
+}
+
+const DEFAULT_EXEC_TIMEOUT_MS = 30_000;
+const KEEPALIVE_MS = 10_000;
+
+/**
+ * Opens an authenticated SSH session to a device. The host key must match the pinned fingerprint;
+ * errors are FirebreakErrors (HostKeyMismatch, AuthFailed, DeviceUnreachable) naming the device.
+ */
+export async function openSsh(device: Device, resolveSecret: SecretResolver): Promise<SshSession> {
+  const s = device.ssh;
+  if (!s) throw new InventoryInvalid(`device ${device.id}: no ssh settings`);
+  const where = `${device.id} (${device.address}:${s.port})`;
+
+  let presented: string | undefined;
+  const config: ConnectConfig & { privateKey?: string; password?: string } = {
+    host: device.address,
+    port: s.port,
+    username: s.user,
+    readyTimeout: s.readyTimeoutMs,
+    keepaliveInterval: KEEPALIVE_MS,
+    keepaliveCountMax: 3,
+    // Without a verifier ssh2 accepts any key: pin it, always.
+    hostVerifier: (key: Buffer) => {
+      presented = sshFingerprint(key);
+      return presented === s.hostKey;
+    },
+  };
+  if (s.key) config.privateKey = await resolveSecret(s.key);
+  else if (s.password) config.password = await resolveSecret(s.password);
+  else throw new InventoryInvalid(`device ${device.id}: ssh needs a key or a password reference`);
+  const algorithms = legacyAlgorithms(s);
+  if (algorithms) config.algorithms = algorithms;
+
+  const ssh = new NodeSSH();
+  try {
+    await ssh.connect(config);
+  } catch (err) {
+    ssh.dispose();
+    throw connectError(err, device, where, s.hostKey, presented);
+  }
+  return new NodeSshSession(ssh, where);
+}
+
+/** Maps a connect failure to the error tree; library text is scrubbed of known secrets. */
+function connectError(err: unknown, device: Device, where: string, expected: string, presented?: string): FirebreakError {
+  const e = err as Error & { code?: string; level?: string };
+  const cause = redactor.text(e?.message ?? String(err));
+  if (presented !== undefined && presented !== expected) {
+    return new HostKeyMismatch(`${device.id}: host key mismatch at ${where}: expected ${expected}, presented ${presented}`);
+  }
+  if (e?.level === 'client-authentication') return new AuthFailed(`${device.id}: authentication failed at ${where} (${cause})`);
+  return new DeviceUnreachable(`${device.id}: cannot reach ${where}: ${e?.code ? `${e.code} ` : ''}${cause}`);
+}
+
+/** Legacy algorithms are appended to ssh2's defaults, only for the kinds the device lists. */
+function legacyAlgorithms(s: SshSettings): ConnectConfig['algorithms'] | undefined {
+  const a = s.algorithms;
+  if (!a) return undefined;
+  const out: Record<string, { append: string[] }> = {};
+  for (const k of ['kex', 'cipher', 'serverHostKey', 'hmac'] as const) {
+    const list = a[k];
+    if (list && list.length) out[k] = { append: list };
+  }
+  return Object.keys(out).length ? (out as ConnectConfig['algorithms']) : undefined;
+}
+
+class NodeSshSession implements SshSession {
+  readonly kind = 'ssh' as const;
+  private dropped: Error | undefined;
+  private readonly running = new Set<(err: Error) => void>();
+
+  constructor(
+    private readonly ssh: NodeSSH,
+    private readonly where: string,
+  ) {
+    const conn = ssh.connection!;
+    // node-ssh removes its own error listener after connect: without ours a drop would crash the process.
+    conn.on('error', (err: Error) => this.drop(err));
+    conn.on('close', () => this.drop(new Error('connection closed')));
+  }
+
+  private drop(err: Error): void {
+    this.dropped ??= err;
+    for (const fail of [...this.running]) fail(err);
+  }
+
+  async exec(command: string, opts: { timeoutMs?: number; stdin?: string } = {}): Promise<ExecResult> {
+    if (this.dropped) throw new DeviceUnreachable(`${this.where}: connection lost (${redactor.text(this.dropped.message)})`);
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
+    let channel: ClientChannel | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let fail!: (err: Error) => void;
+    const aborted = new Promise<never>((_, reject) => {
+      fail = (err) =>
+        reject(new DeviceUnreachable(`${this.where}: connection lost during "${short(command)}" (${redactor.text(err.message)})`));
+      timer = setTimeout(() => {
+        closeChannel(channel);
+        reject(new DeviceTimeout(`${this.where}: "${short(command)}" did not finish within ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    this.running.add(fail);
+    try {
+      const run = this.ssh.execCommand(command, {
+        stdin: opts.stdin,
+        onChannel: (c) => (channel = c),
+      });
+      run.catch(() => undefined); // the race below reports; avoid an unhandled rejection when it loses
+      const r = await Promise.race([run, aborted]);
+      // A dying connection closes its channels first: no exit code plus a drop means lost, not done.
+      if (r.code === null) await new Promise((res) => setImmediate(res));
+      if (r.code === null && this.dropped) throw new DeviceUnreachable(`${this.where}: connection lost during "${short(command)}"`);
+      return { stdout: r.stdout, stderr: r.stderr, code: r.code };
+    } catch (err) {
+      if (err instanceof FirebreakError) throw err;
+      throw new DeviceUnreachable(`${this.where}: "${short(command)}" failed: ${redactor.text(errText(err))}`);
+    } finally {
+      clearTimeout(timer);
+      this.running.delete(fail);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.dropped ??= new Error('session closed');
+    this.ssh.dispose();
+  }
+}
+
+function closeChannel(channel: ClientChannel | undefined): void {
+  if (!channel) return;
+  try {
+    channel.signal('KILL'); // OpenSSH >= 7.9 honours signals; close() below covers the rest
+  } catch {
+    /* channel may already be gone */
+  }
+  try {
+    channel.close();
+  } catch {
+    /* already closed */
+  }
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Commands are shown in errors without their stdin, cut to one line. */
+function short(command: string): string {
+  const line = command.split('\n')[0] ?? '';
+  return line.length > 120 ? line.slice(0, 117) + '...' : line;
+}
