@@ -1,0 +1,59 @@
+import { Command } from 'commander';
+import { formatLabStatus, labDown, labStatus, labUp } from '../lab/lab.js';
+import { die } from './exit.js';
+
+/** `firebreak lab up | down | status`: the namespace lab on real sshd, nftables and snmpd (root). */
+export function labCommand(): Command {
+  const lab = new Command('lab').description('build, remove or inspect the network-namespace lab (needs root)');
+  const err = (line: string) => process.stderr.write(`${line}\n`);
+
+  lab
+    .command('up')
+    .description('build the lab, or check it and return at once when it is already up')
+    .option('--dir <dir>', 'lab state folder (env FIREBREAK_LAB_DIR, default <repo>/.lab)')
+    .option('--reset', 'also undo drift: links down, blocked bridge ports, foreign nft tables')
+    .option('--json', 'print the lab description as JSON')
+    .action(async (o: { dir?: string; reset?: boolean; json?: boolean }) => {
+      try {
+        const info = await labUp({ dir: o.dir, reset: o.reset, log: err });
+        if (o.json) process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+        else {
+          process.stdout.write(`lab ${info.reused ? 'already up' : 'up'} in ${info.elapsedMs} ms\n`);
+          process.stdout.write(`management: fw ${info.management.fw} (ssh), sw ${info.management.sw} (ssh, snmp v3 user ${info.snmpUser})\n`);
+          process.stdout.write(`inventory: ${info.inventoryDir}\n`);
+        }
+      } catch (e) {
+        die(e);
+      }
+    });
+
+  lab
+    .command('down')
+    .description('remove the lab namespaces, their processes, the root veths and safety routes (keeps keys)')
+    .option('--dir <dir>', 'lab state folder')
+    .option('--keep-safety-routes', 'leave the root "unreachable" routes for the lab prefixes in place')
+    .action(async (o: { dir?: string; keepSafetyRoutes?: boolean }) => {
+      try {
+        const t0 = Date.now();
+        await labDown({ dir: o.dir, keepSafetyRoutes: o.keepSafetyRoutes, log: err });
+        process.stdout.write(`lab down in ${Date.now() - t0} ms\n`);
+      } catch (e) {
+        die(e);
+      }
+    });
+
+  lab
+    .command('status')
+    .description('namespaces, daemons, reachability and the inventory folder')
+    .option('--dir <dir>', 'lab state folder')
+    .option('--json', 'print the status as JSON')
+    .action(async (o: { dir?: string; json?: boolean }) => {
+      try {
+        const s = await labStatus({ dir: o.dir });
+        process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatLabStatus(s)}\n`);
+      } catch (e) {
+        die(e);
+      }
+    });
+  return lab;
+}
