@@ -70,29 +70,38 @@ function place(file: string, line: number, col: number, path: string, message: s
   return { file, line, col, path, message, text: `${file}:${line}:${col}${path ? ` ${path}` : ''}: ${message}` };
 }
 
-/** Finds the node at `path`, or the nearest existing parent; `atKey` gives the map key's node. */
+/**
+ * Finds the node at `path`, or the nearest existing parent; `atKey` gives the map key's node.
+ * A block collection starts on the line after its key, so for those the key is the better place.
+ */
 function nodeAt(source: YamlSource, path: IssuePath, atKey: boolean): Node | null {
   let node: unknown = source.doc.contents;
   let found: Node | null = (node as Node | null) ?? null;
+  let foundKey: Node | null = null;
   for (let i = 0; i < path.length; i++) {
     const seg = path[i]!;
     if (isAlias(node)) node = node.resolve(source.doc);
+    let key: Node | null = null;
     if (isMap(node)) {
       const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
-      if (!pair) return found;
-      const last = i === path.length - 1;
-      if (last && atKey && pair.key) return pair.key as Node;
+      if (!pair) break;
+      key = (pair.key as Node | null) ?? null;
+      if (i === path.length - 1 && atKey && key) return key;
       // A key with an empty value (`port:`) has no value node: point at the key.
       node = pair.value ?? pair.key;
     } else if (isSeq(node) && typeof seg === 'number') {
       const item = node.items[seg];
-      if (item === undefined) return found;
+      if (item === undefined) break;
       node = item;
     } else {
-      return found;
+      break;
     }
-    if (node && typeof node === 'object' && 'range' in node) found = node as Node;
+    if (node && typeof node === 'object' && 'range' in node) {
+      found = node as Node;
+      foundKey = key;
+    }
   }
+  if (found && (isMap(found) || isSeq(found)) && !found.flow && foundKey) return foundKey;
   return found;
 }
 
@@ -154,6 +163,10 @@ export function validateYaml<S extends z.ZodType>(
 ): { ok: true; value: z.output<S>; source: YamlSource } | { ok: false; issues: PlacedIssue[] } {
   const parsed = parseYamlSource(file, text);
   if (parsed.issues.length > 0) return { ok: false, issues: sortIssues(parsed.issues) };
+  if (parsed.value === null || typeof parsed.value !== 'object' || Array.isArray(parsed.value)) {
+    const what = parsed.value === null || parsed.value === undefined ? 'the file is empty' : Array.isArray(parsed.value) ? 'the file is a list' : 'the file is a single value';
+    return { ok: false, issues: [placeIssue(parsed.source, { path: [], message: `${what}; expected a mapping (key: value, ...)` })] };
+  }
   const result = schema.safeParse(parsed.value);
   if (!result.success) {
     const issues = fromZodIssues(result.error.issues, parsed.value).map((i) => placeIssue(parsed.source, i));

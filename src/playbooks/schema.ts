@@ -105,8 +105,8 @@ export function checkPlaybook(p: PlaybookInput, fileStem: string): SourceIssue[]
     }
   }
 
-  /** A value that is either a whole template naming a declared param of an accepted type, or a literal of `type`. */
-  const value = (v: string, type: ParamType, path: (string | number)[]): void => {
+  /** A whole template naming a declared param of a type `type` accepts, or a literal of `literal` (default `type`). */
+  const value = (v: string, type: ParamType, path: (string | number)[], literal: ParamType = type): void => {
     const m = TEMPLATE.exec(v);
     if (m) {
       const spec = p.params[m[1]!];
@@ -120,7 +120,7 @@ export function checkPlaybook(p: PlaybookInput, fileStem: string): SourceIssue[]
       issues.push({ path, message: 'only whole-value templates are allowed ("${name}"), not text around one' });
       return;
     }
-    const problem = checkValue(type, v);
+    const problem = checkValue(literal, v);
     if (problem) issues.push({ path, message: problem });
   };
 
@@ -159,7 +159,7 @@ export function checkPlaybook(p: PlaybookInput, fileStem: string): SourceIssue[]
         }
         if (Array.isArray(v)) {
           if (!field.list) issues.push({ path: [...at, 'with', key], message: 'must be a single value, not a list' });
-          else v.forEach((item, i) => value(item, field.type, [...at, 'with', key, i]));
+          else v.forEach((item, i) => value(item, field.type, [...at, 'with', key, i], 'address')); // one address or prefix per item
         } else value(v, field.type, [...at, 'with', key]);
       }
       for (const [key, field] of Object.entries(fields)) {
