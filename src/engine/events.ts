@@ -28,6 +28,8 @@ export interface RunResult {
   actions: ActionResult[];
   /** Trigger received -> last action verified on its device. */
   timeToContainMs: number;
+  /** Trigger received -> first connection attempt to a device. */
+  firstContactMs: number | null;
   /** Per stage: first change applied -> last change applied. */
   cutSkewMs: number[];
   /** Actions that did not reach their wanted state, loudly. */

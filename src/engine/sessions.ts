@@ -7,15 +7,19 @@ export type SessionOpener = (device: Device, transport: 'ssh' | 'snmp', resolveS
 /** One change session per device (invariant 5), opened lazily and shared by the run's stages. */
 export class SessionPool {
   private readonly open = new Map<string, Promise<Session>>();
+  /** Clock time of the first connection attempt (the first byte towards any device). */
+  firstOpenAt: number | undefined;
 
   constructor(
     private readonly opener: SessionOpener,
     private readonly resolveSecret: SecretResolver,
+    private readonly clock: () => number = () => performance.timeOrigin + performance.now(),
   ) {}
 
   get(device: Device, transport: 'ssh' | 'snmp', timeoutMs: number): Promise<Session> {
     let s = this.open.get(device.id);
     if (!s) {
+      this.firstOpenAt ??= this.clock();
       s = withTimeout(this.opener(device, transport, this.resolveSecret), timeoutMs, `connect to ${device.id}`);
       this.open.set(device.id, s);
       // A failed connection is forgotten so a retry opens a new one.
