@@ -5,6 +5,7 @@ import { stopDaemon } from './daemon.js';
 import { isRoot, run } from './exec.js';
 import { ensureKeys, ensureSnmpSecrets } from './keys.js';
 import { writeInventory } from './inventory.js';
+import { canReach } from './traffic.js';
 import { HOSTS, MANAGEMENT, NAMESPACES, NAMESPACE_LIST, ORCHESTRATOR_ADDRESSES, SNMP_USER } from './layout.js';
 import { withLabLock } from './lock.js';
 import { deleteNamespace, listNamespaces, namespacePids } from './netns.js';
@@ -95,10 +96,12 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     if (keys.created) for (const dev of ['fw', 'sw'] as const) await stopDaemon(sshdRef(p, dev));
     if (secretsMade) await stopDaemon(snmpdRef(p));
     if (opts.reset && check.drift.length > 0) {
+      for (const d of check.drift) log(`lab: reset: ${d}`);
       await resetDrift(log);
       check = await checkTopology();
     }
     const [fwSshd, swSshd, swSnmpd] = await Promise.all([ensureSshd(p, 'fw', log), ensureSshd(p, 'sw', log), ensureSnmpd(p, log)]);
+    if (built) await smokeTest();
     for (const d of check.drift) log(`lab: drift: ${d}`);
     for (const f of await writeInventory(p, keys)) log(`lab: wrote ${f}`);
     const elapsedMs = Date.now() - started;
@@ -145,6 +148,15 @@ async function teardown(p: LabPaths, log: (line: string) => void, keepSafetyRout
   if (!keepSafetyRoutes) await removeSafetyRoutes();
   for (const f of [sshdRef(p, 'fw'), sshdRef(p, 'sw'), snmpdRef(p)]) await rm(f.pidFile, { force: true });
   if (ours.length > 0) log(`lab: removed namespaces ${ours.join(', ')}`);
+}
+
+/** A fresh lab must carry traffic before labUp returns: h1 and h2 ping the internet server (3 tries). */
+async function smokeTest(): Promise<void> {
+  for (const ns of [NAMESPACES.h1, NAMESPACES.h2]) {
+    let ok = false;
+    for (let i = 0; i < 3 && !ok; i++) ok = await canReach(ns, HOSTS.internet);
+    if (!ok) throw new LabError(`lab: built, but ${ns} cannot reach ${HOSTS.internet}`);
+  }
 }
 
 function info(

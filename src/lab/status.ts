@@ -1,5 +1,7 @@
 import { HOSTS, MANAGEMENT, NAMESPACE_LIST } from './layout.js';
+import { LabError } from '../errors.js';
 import { alivePid, tcpOpen } from './daemon.js';
+import { isRoot } from './exec.js';
 import type { LabOptions } from './lab.js';
 import { listNamespaces } from './netns.js';
 import { labPaths, type LabPaths } from './paths.js';
@@ -22,6 +24,7 @@ export interface LabStatus {
 }
 
 export async function labStatus(opts: LabOptions = {}): Promise<LabStatus> {
+  if (!isRoot()) throw new LabError('lab: lab status needs root (it looks inside the network namespaces)');
   const p = labPaths(opts.dir);
   const present = new Set(await listNamespaces());
   const namespaces = NAMESPACE_LIST.map((name) => ({ name, present: present.has(name) }));
@@ -37,7 +40,8 @@ export async function labStatus(opts: LabOptions = {}): Promise<LabStatus> {
 }
 
 export function formatLabStatus(s: LabStatus): string {
-  const lines = [`lab: ${s.up ? 'UP' : 'DOWN or unhealthy'}  (state ${s.dir})`];
+  const state = !s.up ? 'DOWN or unhealthy' : s.drift.length ? 'UP, with drift (see below; `lab up --reset` undoes it)' : 'UP';
+  const lines = [`lab: ${state}  (state ${s.dir})`];
   lines.push(`namespaces: ${s.namespaces.map((n) => `${n.name}${n.present ? '' : ' (missing)'}`).join(', ')}`);
   for (const d of s.daemons) {
     lines.push(`daemon ${d.name}: ${d.alive ? `pid ${d.pid} alive` : 'not running'}${d.alive && !d.serving ? ', not answering' : ''}`);

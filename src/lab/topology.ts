@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LabError } from '../errors.js';
 import { must, run } from './exec.js';
 import { ADDRESSES, BRIDGE, FBLAB_NFT, LAB_PREFIXES, NAMESPACE_LIST, ROUTES, VETHS, type LabNamespace } from './layout.js';
 import { addNamespace, ipJson, listNamespaces } from './netns.js';
@@ -40,7 +42,27 @@ export async function buildTopology(log: (line: string) => void): Promise<void> 
   for (const r of ROUTES) await must('ip', ['-n', r.ns, 'route', 'replace', r.dst, 'via', r.via]);
   await must('ip', ['netns', 'exec', 'fb-fw', 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
   await must('ip', ['netns', 'exec', 'fb-fw', 'nft', '-f', '-'], { input: FBLAB_NFT });
+  await waitForwarding();
   log('lab: topology built (5 namespaces, 6 veth pairs, bridge br0, nft table inet fblab)');
+}
+
+/** Veth carriers and bridge ports come up asynchronously: wait (at most 5 s) until all forward. */
+async function waitForwarding(): Promise<void> {
+  const end = Date.now() + 5000;
+  let pending: string[] = [];
+  while (Date.now() < end) {
+    const [links, ports] = await Promise.all([
+      ipJson<IpAddr>(BRIDGE.ns, ['link', 'show']),
+      run('bridge', ['-j', '-n', BRIDGE.ns, 'link', 'show']),
+    ]);
+    const states = bridgePorts(ports.stdout);
+    pending = BRIDGE.ports.filter(
+      (port) => !links.find((l) => l.ifname === port)?.flags.includes('LOWER_UP') || states.find((x) => x.ifname === port)?.state !== 'forwarding',
+    );
+    if (pending.length === 0) return;
+    await sleep(20);
+  }
+  throw new LabError(`lab: bridge ports not forwarding after 5 s: ${pending.join(', ')}`);
 }
 
 /** `ip route replace unreachable <prefix>` for every lab prefix: nothing aimed at the lab leaves the machine. */
