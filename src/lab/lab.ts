@@ -56,7 +56,7 @@ export interface LabInfo {
   pids: { fwSshd: number; swSshd: number; swSnmpd: number };
   /** State that differs from a fresh lab (links down, extra nft tables); empty when clean. */
   drift: string[];
-  /** True when the lab was already up and healthy (nothing was built). */
+  /** True when the lab was already up and healthy (nothing built, no daemon started). */
   reused: boolean;
   elapsedMs: number;
 }
@@ -100,13 +100,15 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
       await resetDrift(log);
       check = await checkTopology();
     }
-    const [fwSshd, swSshd, swSnmpd] = await Promise.all([ensureSshd(p, 'fw', log), ensureSshd(p, 'sw', log), ensureSnmpd(p, log)]);
+    const daemons = await Promise.all([ensureSshd(p, 'fw', log), ensureSshd(p, 'sw', log), ensureSnmpd(p, log)]);
+    const [fwSshd, swSshd, swSnmpd] = daemons.map((d) => d.pid) as [number, number, number];
+    const reused = !built && !daemons.some((d) => d.started);
     if (built) await smokeTest();
     for (const d of check.drift) log(`lab: drift: ${d}`);
     for (const f of await writeInventory(p, keys)) log(`lab: wrote ${f}`);
     const elapsedMs = Date.now() - started;
-    log(built ? `lab: up in ${elapsedMs} ms` : `lab: already up (checked in ${elapsedMs} ms)`);
-    return info(p, keys.hostKey, check.ifindex, { fwSshd, swSshd, swSnmpd }, check.drift, !built, elapsedMs);
+    log(reused ? `lab: already up (checked in ${elapsedMs} ms)` : `lab: up in ${elapsedMs} ms`);
+    return info(p, keys.hostKey, check.ifindex, { fwSshd, swSshd, swSnmpd }, check.drift, reused, elapsedMs);
   });
 }
 

@@ -22,10 +22,10 @@ export async function snmpdListening(): Promise<boolean> {
 }
 
 /** Starts snmpd unless it already runs and listens; the config holds the secrets (mode 600). */
-export async function ensureSnmpd(p: LabPaths, log: (line: string) => void): Promise<number> {
+export async function ensureSnmpd(p: LabPaths, log: (line: string) => void): Promise<{ pid: number; started: boolean }> {
   const ref = snmpdRef(p);
   const running = await alivePid(ref);
-  if (running !== undefined && (await snmpdListening())) return running;
+  if (running !== undefined && (await snmpdListening())) return { pid: running, started: false };
   if (running !== undefined) await stopDaemon(ref);
   await mkdir(p.swDir, { recursive: true });
   const persist = join(p.swDir, 'snmp-persist');
@@ -58,5 +58,5 @@ export async function ensureSnmpd(p: LabPaths, log: (line: string) => void): Pro
   const pid = await alivePid(ref);
   if (pid === undefined) throw new LabError(`lab: ${ref.label} exited after start (see ${logFile})`);
   log(`lab: ${ref.label} running (pid ${pid}) on udp:${MANAGEMENT.sw}:161`);
-  return pid;
+  return { pid, started: true };
 }

@@ -43,10 +43,10 @@ function sshdConfig(p: LabPaths, dev: SshDevice): string {
 }
 
 /** Starts sshd for a device unless it already runs; waits until the port accepts connections. */
-export async function ensureSshd(p: LabPaths, dev: SshDevice, log: (line: string) => void): Promise<number> {
+export async function ensureSshd(p: LabPaths, dev: SshDevice, log: (line: string) => void): Promise<{ pid: number; started: boolean }> {
   const ref = sshdRef(p, dev);
   const running = await alivePid(ref);
-  if (running !== undefined && (await tcpOpen(MANAGEMENT[dev], 22))) return running;
+  if (running !== undefined && (await tcpOpen(MANAGEMENT[dev], 22))) return { pid: running, started: false };
   if (running !== undefined) await stopDaemon(ref);
   const dir = dirOf(p, dev);
   await mkdir(dir, { recursive: true });
@@ -64,5 +64,5 @@ export async function ensureSshd(p: LabPaths, dev: SshDevice, log: (line: string
   const pid = await alivePid(ref);
   if (pid === undefined) throw new LabError(`lab: ${ref.label} exited after start (see ${join(dir, 'sshd.log')})`);
   log(`lab: ${ref.label} running (pid ${pid}) on ${MANAGEMENT[dev]}:22`);
-  return pid;
+  return { pid, started: true };
 }
