@@ -4,7 +4,8 @@ import type { Driver } from '../drivers/driver.js';
 import { FirebreakError } from '../errors.js';
 import type { Device, Inventory } from '../inventory/types.js';
 import { validateValue } from '../playbooks/params.js';
-import type { ParamType, Playbook, Selector, Step } from '../playbooks/types.js';
+import { ACTION_FIELDS } from '../playbooks/schema.js';
+import type { Playbook, Selector, Step } from '../playbooks/types.js';
 import { findLockouts } from './lockout.js';
 import type { Plan, PlanIssue, PlannedAction, PlanStage } from './types.js';
 
@@ -18,13 +19,6 @@ export interface PlanInput {
   id?: string;
   now?: Date;
 }
-
-/** Fields each action takes from `with`, and the type every value must pass. */
-const WITH_FIELDS: Record<string, Record<string, ParamType>> = {
-  'interface.disable': {},
-  'host.block': { address: 'address' },
-  'egress.block': { segment: 'segment', allow: 'prefix-list' },
-};
 
 /**
  * Playbook + parameters + inventory -> Plan. Pure: no I/O. Problems land in `plan.errors`
@@ -99,7 +93,8 @@ export function newPlanId(): string {
 function expandStep(step: Step, params: Record<string, string>, inventory: Inventory, at: string, warnings: PlanIssue[]) {
   const out: { device: Device; action: Action }[] = [];
   const fields: Record<string, string> = {};
-  for (const [name, type] of Object.entries(WITH_FIELDS[step.action] ?? {})) {
+  // The playbook loader checked these fields; values are checked again here after substitution.
+  for (const [name, { type }] of Object.entries(ACTION_FIELDS[step.action])) {
     const raw = step.with[name];
     const value = raw === undefined ? undefined : substitute(Array.isArray(raw) ? raw.join(',') : raw, params);
     if (value === undefined || value === '') continue;
