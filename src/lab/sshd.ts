@@ -55,10 +55,16 @@ export async function ensureSshd(p: LabPaths, dev: SshDevice, log: (line: string
   const config = join(dir, 'sshd_config');
   await writeFile(config, sshdConfig(p, dev), { mode: 0o644 });
   await must(SSHD, ['-t', '-f', config]);
-  // Positional parameters, not interpolation: the shell only runs `hostname` then execs sshd.
+  // The device is a firewall, not this machine's root account: in its own mount namespace the
+  // host's /root/.bashrc (here pyenv, ~115 ms per command, since bash reads it for every ssh exec)
+  // is hidden behind the device's own empty one.
+  const rc = join(dir, 'bashrc');
+  await writeFile(rc, '# the lab device root shell rc: empty on purpose\n', { mode: 0o644 });
+  // Positional parameters, not interpolation: the shell only runs `hostname`, the bind mount, then execs sshd.
   await must('ip', [
-    'netns', 'exec', ref.ns, 'unshare', '--uts', '--', 'sh', '-c', 'hostname "$1" && exec "$2" -f "$3" -E "$4"', 'sh',
-    dev, SSHD, config, join(dir, 'sshd.log'),
+    'netns', 'exec', ref.ns, 'unshare', '--uts', '--mount', '--', 'sh', '-c',
+    'hostname "$1" && { [ ! -f /root/.bashrc ] || mount --bind "$5" /root/.bashrc; } && exec "$2" -f "$3" -E "$4"', 'sh',
+    dev, SSHD, config, join(dir, 'sshd.log'), rc,
   ]);
   await waitUntil(ref.label, async () => (await alivePid(ref)) !== undefined && (await tcpOpen(MANAGEMENT[dev], 22)));
   const pid = await alivePid(ref);
