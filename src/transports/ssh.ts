@@ -146,8 +146,13 @@ class NodeSshSession implements SshSession {
 
 function closeChannel(channel: ClientChannel | undefined): void {
   if (!channel) return;
+  // ssh2's channel.signal() refuses once stdin was ended (node-ssh always ends it), so the request
+  // goes through the protocol directly. OpenSSH honours it only outside its privileged monitor (it
+  // refuses for root logins: "session signalling requires privilege separation"); then the command
+  // runs on until it next writes to the closed channel or ends.
+  const c = channel as unknown as { outgoing?: { id: number; state: string }; _client?: { _protocol?: { signal(id: number, name: string): void } } };
   try {
-    channel.signal('KILL'); // OpenSSH >= 7.9 honours signals; close() below covers the rest
+    if (c.outgoing && (c.outgoing.state === 'open' || c.outgoing.state === 'eof')) c._client?._protocol?.signal(c.outgoing.id, 'KILL');
   } catch {
     /* channel may already be gone */
   }
