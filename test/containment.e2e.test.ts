@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { describeLab, firebreak, json, linkUp, reach, resetLab, scratch, setLink } from './helpers/lab.js';
+import { describeLab, firebreak, json, linkUp, reach, resetLab, scratch, setLink, waitSwitchAgentAgrees } from './helpers/lab.js';
 
 /**
  * The main job, end to end through the CLI (each call a fresh process, so every rollback works
@@ -49,7 +49,8 @@ describeLab('containment on the lab, proven by traffic', () => {
   });
 
   it('restores the observed pre-state: a port down before the run stays down after rollback', async () => {
-    await setLink('fb-sw', 'swp2', 'down');
+    await setLink('fb-sw', 'swp2', 'down'); // taken down before the incident, at the console
+    await waitSwitchAgentAgrees();
     const fixtures = { ...env, FIREBREAK_PLAYBOOKS: `${import.meta.dirname}/fixtures/playbooks` };
     const result = json(await firebreak(['run', 'shut-segment-ports', '--param', 'segment=lan', '--yes', '--json'], fixtures));
     expect(result.state).toBe('contained');

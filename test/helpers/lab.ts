@@ -4,8 +4,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe } from 'vitest';
+import { loadInventory } from '../../src/inventory/load.js';
 import { canReach, nsExec } from '../../src/lab/lab.js';
 import { labPaths } from '../../src/lab/paths.js';
+import { resolveSecret } from '../../src/secrets.js';
+import { openSnmp } from '../../src/transports/snmp.js';
 
 const run = promisify(execFile);
 export const repo = resolve(import.meta.dirname, '..', '..');
@@ -72,5 +75,39 @@ export async function resetLab(): Promise<void> {
   await nsExec('fb-fw', ['nft', 'delete', 'table', 'inet', 'firebreak']).catch(() => undefined);
   for (const d of ['eth-uplink', 'eth-lan']) await setLink('fb-fw', d, 'up');
   await nsExec('fb-fw', ['ip', 'route', 'replace', 'default', 'via', '198.51.100.1']).catch(() => undefined);
-  for (const d of ['swp1', 'swp2', 'swp-up', 'mgmt0']) await setLink('fb-sw', d, 'up');
+  let changed = false;
+  for (const d of SWITCH_PORTS) if (!(await linkUp('fb-sw', d))) { await setLink('fb-sw', d, 'up'); changed = true; }
+  if (changed) await waitSwitchAgentAgrees();
+}
+
+const SWITCH_PORTS = ['swp1', 'swp2', 'swp-up', 'mgmt0'];
+const IF_DESCR = '1.3.6.1.2.1.2.2.1.2';
+const IF_ADMIN = '1.3.6.1.2.1.2.2.1.7';
+
+/**
+ * net-snmp caches the interface table (~2-3 s): after a port is changed behind the agent's back
+ * (ip link, as an operator at the console would), wait until SNMP shows the same, so the next
+ * run starts from a state both views agree on. Bounded: 8 s.
+ */
+export async function waitSwitchAgentAgrees(): Promise<void> {
+  const sw = (await loadInventory(lab.inventoryDir)).devices.get('sw')!;
+  const snmp = await openSnmp(sw, resolveSecret);
+  try {
+    const deadline = Date.now() + 8000;
+    for (;;) {
+      const names = await snmp.walk(IF_DESCR);
+      const admin = await snmp.walk(IF_ADMIN);
+      let agree = true;
+      for (const [oid, name] of names) {
+        if (!SWITCH_PORTS.includes(String(name))) continue;
+        const snmpUp = Number(admin.get(`${IF_ADMIN}.${oid.split('.').pop()}`)) === 1;
+        if (snmpUp !== (await linkUp('fb-sw', String(name)))) agree = false;
+      }
+      if (agree) return;
+      if (Date.now() > deadline) throw new Error('the switch agent did not catch up with the ports within 8 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await snmp.close();
+  }
 }
