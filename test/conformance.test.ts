@@ -143,9 +143,9 @@ describeLab('linux driver on the lab fw, checked by traffic', () => {
 
   it('egress.block with an allow-list lets the allowed address through and nothing else', async () => {
     const ctx = ctxFor(fw);
-    const block = { kind: 'egress.block', segment: 'lan', interfaces: ['eth-lan'], uplinks: ['eth-uplink'], allow: ['203.0.113.10'] } as const;
+    const block = { kind: 'egress.block', segment: 'lan', interfaces: ['eth-lan'], uplinks: ['eth-uplink'], allow: ['198.51.100.200'] } as const;
     await converge(linux, ssh, block, ctx);
-    expect(await canReach('fb-h1', '203.0.113.10')).toBe(true);
+    expect(await canReach('fb-h1', '198.51.100.200')).toBe(true);
     expect(await canReach('fb-h1', '198.51.100.1')).toBe(false);
     await converge(linux, ssh, { kind: 'egress.unblock', segment: 'lan' }, ctx);
     expect(await canReach('fb-h1', '198.51.100.1')).toBe(true);

@@ -24,7 +24,7 @@ describeLab('containment on the lab, proven by traffic', () => {
 
     const rb = json(await firebreak(['rollback', result.runId, '--json'], env));
     expect(rb.state).toBe('rolled-back');
-    expect(await reach('h1')).toBe(true); // 203.0.113.10 is behind fw's default route: it came back too
+    expect(await reach('h1')).toBe(true); // 198.51.100.200 is behind fw's default route: it came back too
   });
 
   it('isolate-host by address blocks h1 both ways at the firewall, not h2; rollback unblocks', async () => {

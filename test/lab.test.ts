@@ -46,11 +46,11 @@ describe.skipIf(!root && !ci)('lab (real sshd, nftables, snmpd in fb-* namespace
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
-  it('h1 and h2 reach the internet server 203.0.113.10 through fw', async () => {
-    expect(await canReach('fb-h1', '203.0.113.10')).toBe(true);
-    expect(await canReach('fb-h2', '203.0.113.10')).toBe(true);
+  it('h1 and h2 reach the internet server 198.51.100.200 through fw', async () => {
+    expect(await canReach('fb-h1', '198.51.100.200')).toBe(true);
+    expect(await canReach('fb-h2', '198.51.100.200')).toBe(true);
     // Routed by fw: one hop, so the reply comes back with ttl 63.
-    const r = await nsExec('fb-h1', ['ping', '-n', '-c1', '-W1', '203.0.113.10']);
+    const r = await nsExec('fb-h1', ['ping', '-n', '-c1', '-W1', '198.51.100.200']);
     expect(r.stdout).toMatch(/ttl=63/);
   });
 
@@ -69,14 +69,14 @@ describe.skipIf(!root && !ci)('lab (real sshd, nftables, snmpd in fb-* namespace
   it('canReach refuses addresses outside the lab prefixes without sending anything', async () => {
     await expect(canReach('fb-h1', '192.0.2.1')).rejects.toBeInstanceOf(LabError);
     await expect(canReach('fb-h1', '10.20.1.5')).rejects.toThrow(/only lab addresses/);
-    await expect(canReach('fb-h1', '203.0.113.10; reboot')).rejects.toBeInstanceOf(LabError);
-    await expect(canReach('not-a-lab-ns', '203.0.113.10')).rejects.toBeInstanceOf(LabError);
+    await expect(canReach('fb-h1', '198.51.100.200; reboot')).rejects.toBeInstanceOf(LabError);
+    await expect(canReach('not-a-lab-ns', '198.51.100.200')).rejects.toBeInstanceOf(LabError);
   });
 
   it('the root namespace never routes lab prefixes out of the machine', async () => {
     const r = await exec('ip', ['-j', 'route', 'show', 'type', 'unreachable']);
     const dsts = (JSON.parse(r.stdout) as Array<{ dst: string }>).map((x) => x.dst);
-    expect(dsts).toEqual(expect.arrayContaining(['10.20.0.0/24', '198.51.100.0/24', '203.0.113.0/24', '10.250.0.0/16']));
+    expect(dsts).toEqual(expect.arrayContaining(['10.20.0.0/24', '198.51.100.0/24', '10.250.0.0/16']));
   });
 
   it('the inventory loads with the project loader and pins the host keys sshd really uses', async () => {
@@ -181,7 +181,7 @@ describe.skipIf(!root && !ci)('lab (real sshd, nftables, snmpd in fb-* namespace
     expect(rebuilt.ifindex).toEqual(info.ifindex);
     expect(rebuilt.hostKeys).toEqual(info.hostKeys);
     expect(sha256(info.keys.orchestrator)).toBe(keyHash);
-    expect(await canReach('fb-h1', '203.0.113.10')).toBe(true);
+    expect(await canReach('fb-h1', '198.51.100.200')).toBe(true);
     expect(await canReach('fb-h1', '10.250.1.2')).toBe(false);
   });
 });

@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { InventoryInvalid } from '../errors.js';
 
 /** The installed package's root (holds the shipped playbooks/). */
 export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -10,10 +11,18 @@ export interface Paths {
   journal: string;
 }
 
-/** Flag, else environment, else default: the same rule for every path. */
+/**
+ * Flag, else environment, else default: the same rule for every path. The inventory has no
+ * default on purpose: the shipped devices/ are examples, and a command must never reach for
+ * example addresses by accident.
+ */
 export function resolvePaths(opts: { inventory?: string; playbooks?: string; journal?: string }): Paths {
+  const inventory = opts.inventory ?? process.env.FIREBREAK_INVENTORY;
   return {
-    inventory: resolve(opts.inventory ?? process.env.FIREBREAK_INVENTORY ?? 'devices'),
+    get inventory(): string {
+      if (!inventory) throw new InventoryInvalid('no inventory given: pass --inventory <dir> or set FIREBREAK_INVENTORY (examples in devices/, the lab writes .lab/devices)');
+      return resolve(inventory);
+    },
     playbooks: resolve(opts.playbooks ?? process.env.FIREBREAK_PLAYBOOKS ?? join(packageRoot, 'playbooks')),
     journal: resolve(opts.journal ?? process.env.FIREBREAK_JOURNAL ?? join('var', 'journal.db')),
   };

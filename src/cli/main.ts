@@ -7,7 +7,7 @@ import { planCommand, rollbackCommand, runCommand } from './run.js';
 
 const program = new Command('firebreak')
   .description('Network containment orchestrator: plan, contain, verify, journal, roll back')
-  .option('--inventory <dir>', 'device inventory folder (env FIREBREAK_INVENTORY, default ./devices)')
+  .option('--inventory <dir>', 'device inventory folder (env FIREBREAK_INVENTORY; required for plan, run)')
   .option('--playbooks <dir>', 'playbook folder (env FIREBREAK_PLAYBOOKS, default: the shipped playbooks)')
   .option('--journal <file>', 'journal database (env FIREBREAK_JOURNAL, default ./var/journal.db)')
   .showHelpAfterError();

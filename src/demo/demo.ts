@@ -11,7 +11,7 @@ import { formatEvent, formatPlan } from '../cli/print.js';
 import { canReach, labUp } from '../lab/lab.js';
 import { redactor } from '../secrets.js';
 
-const INTERNET = '203.0.113.10';
+const INTERNET = '198.51.100.200';
 const say = (s: string) => process.stdout.write(`${redactor.text(s)}\n`);
 const reach = async (ns: string) => ((await canReach(ns, INTERNET)) ? 'reaches' : 'CANNOT reach');
 
@@ -20,19 +20,19 @@ async function main(): Promise<number> {
     say('The demo builds network namespaces and starts sshd/snmpd in them: run it as root (sudo npm run demo).');
     return 1;
   }
-  say('== 1. lab: firewall fw (OpenSSH + nftables), switch sw (net-snmp), hosts h1 h2, "internet" 203.0.113.10');
+  say('== 1. lab: firewall fw (OpenSSH + nftables), switch sw (net-snmp), hosts h1 h2, "internet" server 198.51.100.200');
   const lab = await labUp({ log: (l) => say(`   ${l}`) });
   const paths = resolvePaths({ inventory: lab.inventoryDir, journal: join(lab.dir, 'demo-journal.db') });
   say(`   inventory: ${lab.inventoryDir}`);
   say(`== 2. before: h1 ${await reach('fb-h1')} the internet (ping ${INTERNET})`);
 
   say('== 3. plan drop-internet-uplinks');
+  const triggerAt = performance.timeOrigin + performance.now(); // "contain!" said here: planning counts
   const plan = await planFromFiles(paths, { playbook: 'drop-internet-uplinks', params: {} });
   say(formatPlan(plan).replace(/^/gm, '   '));
   const { engine, journal } = await engineOn(paths.journal);
   try {
     say('== 4. run it live');
-    const triggerAt = performance.timeOrigin + performance.now();
     const result = await engine.run(plan, { trigger: { kind: 'demo', by: 'demo', reason: 'demo' }, triggerAt, onEvent: (e) => { const l = formatEvent(e); if (l) say(`   ${l}`); } });
     const after = await reach('fb-h1');
     say(`   after containment: h1 ${after} the internet`);
@@ -45,7 +45,7 @@ async function main(): Promise<number> {
     const check = await journal.verify();
     say('== 6. result');
     say(`   run ${result.runId}: ${result.state}; rollback: ${rb.state}`);
-    say(`   time to contain: ${result.timeToContainMs} ms (trigger to last verified change); cut skew ${result.cutSkewMs.join('/')} ms`);
+    say(`   time to contain: ${result.timeToContainMs} ms (plan + run, to the last change verified on its device); cut skew ${result.cutSkewMs.join('/')} ms`);
     say(`   journal ${paths.journal}: ${check.entries} entries, hash chain ${check.ok ? 'verified' : `BROKEN: ${check.problems.join('; ')}`}`);
     say('   the lab stays up: `node dist/src/cli/main.js lab status`, and `... lab down` removes it');
     const ok = result.state === 'contained' && after === 'CANNOT reach' && rb.state === 'rolled-back' && back === 'reaches' && check.ok;

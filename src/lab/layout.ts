@@ -28,9 +28,9 @@ export const BRIDGE = { ns: 'fb-sw' as LabNamespace, name: 'br0', ports: ['swp1'
 
 /** Addresses per namespace and interface (CIDR). `null` namespace = root. */
 export const ADDRESSES: Array<{ ns: LabNamespace | null; dev: string; cidr: string }> = [
-  { ns: 'fb-inet', dev: 'eth0', cidr: '198.51.100.1/24' },
-  { ns: 'fb-inet', dev: 'lo', cidr: '203.0.113.10/32' },
-  { ns: 'fb-fw', dev: 'eth-uplink', cidr: '198.51.100.2/24' },
+  { ns: 'fb-inet', dev: 'eth0', cidr: '198.51.100.1/30' },
+  { ns: 'fb-inet', dev: 'lo', cidr: '198.51.100.200/32' },
+  { ns: 'fb-fw', dev: 'eth-uplink', cidr: '198.51.100.2/30' },
   { ns: 'fb-fw', dev: 'eth-lan', cidr: '10.20.0.1/24' },
   { ns: 'fb-fw', dev: 'mgmt0', cidr: '10.250.1.2/30' },
   { ns: 'fb-sw', dev: 'mgmt0', cidr: '10.250.2.2/30' },
@@ -48,12 +48,16 @@ export const ROUTES: Array<{ ns: LabNamespace; dst: string; via: string }> = [
   { ns: 'fb-h2', dst: 'default', via: '10.20.0.1' },
 ];
 
-/** Every lab prefix; only these may be pinged, and the root namespace never routes them out. */
-export const LAB_PREFIXES = ['10.20.0.0/24', '198.51.100.0/24', '203.0.113.0/24', '10.250.0.0/16'] as const;
+/**
+ * Every lab prefix; only these may be pinged, and the root namespace never routes them out.
+ * 203.0.113.0/24 is deliberately not used: some machines (this one) reach their package registry
+ * there, and a root `unreachable` route for it would cut npm and apt while the lab is up.
+ */
+export const LAB_PREFIXES = ['10.20.0.0/24', '198.51.100.0/24', '10.250.0.0/16'] as const;
 
 export const MANAGEMENT = { fw: '10.250.1.2', sw: '10.250.2.2' } as const;
 export const ORCHESTRATOR_ADDRESSES = ['10.250.1.1', '10.250.2.1'] as const;
-export const HOSTS = { h1: '10.20.0.11', h2: '10.20.0.12', internet: '203.0.113.10' } as const;
+export const HOSTS = { h1: '10.20.0.11', h2: '10.20.0.12', internet: '198.51.100.200' } as const;
 export const SNMP_USER = 'firebreak';
 
 /** The lab's own nft table in fb-fw: hosts never reach the management network or fw's mgmt address. */

@@ -22,7 +22,7 @@ export const describeLab: typeof describe = isRoot ? describe : (((name: string)
 }) as unknown as typeof describe);
 
 export const lab = labPaths();
-export const INTERNET = '203.0.113.10';
+export const INTERNET = '198.51.100.200';
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 
