@@ -8,7 +8,7 @@ import { writeInventory } from './inventory.js';
 import { canReach } from './traffic.js';
 import { HOSTS, MANAGEMENT, NAMESPACES, NAMESPACE_LIST, ORCHESTRATOR_ADDRESSES, SNMP_USER } from './layout.js';
 import { withLabLock } from './lock.js';
-import { deleteNamespace, listNamespaces, namespacePids } from './netns.js';
+import { deleteNamespace, foreignDaemons, listNamespaces, namespacePids } from './netns.js';
 import { ensurePackages } from './packages.js';
 import { labPaths, type LabPaths } from './paths.js';
 import { ensureSnmpd, snmpdRef } from './snmpd.js';
@@ -77,6 +77,9 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
   return withLabLock(p.lock, async () => {
     let built = false;
     let check = await checkTopology();
+    const present = new Set(await listNamespaces());
+    const foreign = await foreignDaemons(NAMESPACE_LIST.filter((ns) => present.has(ns)), p.dir);
+    if (foreign.length) check = { ...check, problems: [...check.problems, ...foreign.map((f) => `another lab owns the namespaces (${f})`)] };
     const keys = await ensureKeys(p).catch(async () => {
       await ensurePackages(log); // ssh-keygen missing on a bare machine
       return ensureKeys(p);

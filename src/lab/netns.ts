@@ -1,4 +1,4 @@
-import { readlink, stat } from 'node:fs/promises';
+import { readFile, readlink, stat } from 'node:fs/promises';
 import { assertLabNamespace, must, run } from './exec.js';
 
 /** Thin helpers over `ip netns` / `ip -n`; every namespace name is checked to be `fb-*`. */
@@ -58,4 +58,20 @@ export async function pidInNamespace(pid: number, ns: string): Promise<boolean> 
   } catch {
     return false;
   }
+}
+
+/**
+ * Lab daemons in our namespaces that were started from another state folder (another checkout's
+ * lab holds the same namespace names and addresses): the lab must be rebuilt, not reused.
+ */
+export async function foreignDaemons(namespaces: readonly string[], stateDir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const ns of namespaces) {
+    for (const pid of await namespacePids(ns)) {
+      const args = await readFile(`/proc/${pid}/cmdline`, 'utf8').then((s) => s.split('\0'), () => []);
+      const config = args.find((a) => /\/(sshd_config|snmpd\.conf)$/.test(a));
+      if (config && !config.startsWith(`${stateDir}/`)) found.push(`${ns}: pid ${pid} runs with ${config}`);
+    }
+  }
+  return found;
 }
