@@ -1,12 +1,13 @@
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { nsExec } from '../src/lab/lab.js';
-import { describeLab, firebreak, json, labSecrets, linkUp, reach, resetLab, scratch, setLink, type CliResult } from './helpers/lab.js';
+import { describeLab, firebreak, inventoryWithGhost, json, labSecrets, linkUp, reach, resetLab, scratch, setLink, type CliResult } from './helpers/lab.js';
 
 describeLab('failures, guards and secrets on the lab', () => {
   const s = scratch(true);
+  const fixtures = join(import.meta.dirname, 'fixtures', 'playbooks');
   const env = { FIREBREAK_INVENTORY: s.inventory, FIREBREAK_JOURNAL: s.journal };
   const outputs: CliResult[] = [];
   const fb = async (args: string[], e: Record<string, string> = env) => {
@@ -19,13 +20,7 @@ describeLab('failures, guards and secrets on the lab', () => {
   afterAll(() => s.done());
 
   it('an unreachable device fails clearly, the run is partial, and the other devices are still contained', async () => {
-    // 10.250.9.2 is inside the lab's management range: the root namespace answers "unreachable" at once.
-    const ghost = readFileSync(join(s.inventory, 'fw.yaml'), 'utf8').replace(/^id: .*$/m, 'id: ghost').replace(/10\.250\.1\.2/g, '10.250.9.2');
-    const inv = join(s.dir, 'with-ghost');
-    await nsExec('fb-fw', ['true']);
-    const { cpSync } = await import('node:fs');
-    cpSync(s.inventory, inv, { recursive: true });
-    writeFileSync(join(inv, 'ghost.yaml'), ghost);
+    const inv = inventoryWithGhost(s.dir);
     const e = { ...env, FIREBREAK_INVENTORY: inv };
     const r = await fb(['run', 'isolate-host', '--param', 'address=10.20.0.11', '--yes', '--json'], e);
     expect(r.code).toBe(2);
@@ -44,7 +39,6 @@ describeLab('failures, guards and secrets on the lab', () => {
 
   it('a host key that does not match the pin is refused: failed action, partial run, other device contained', async () => {
     const inv = join(s.dir, 'bad-pin');
-    const { cpSync } = await import('node:fs');
     cpSync(s.inventory, inv, { recursive: true });
     const fwFile = join(inv, 'fw.yaml');
     writeFileSync(fwFile, readFileSync(fwFile, 'utf8').replace(/SHA256:[A-Za-z0-9+/]{43}/, `SHA256:${'A'.repeat(43)}`));
@@ -60,6 +54,36 @@ describeLab('failures, guards and secrets on the lab', () => {
     expect(await linkUp('fb-sw', 'swp1')).toBe(false);
     expect(json(await fb(['rollback', result.runId, '--json'], e)).state).toBe('rolled-back');
     expect(await linkUp('fb-sw', 'swp1')).toBe(true);
+  });
+
+  it('onFailure: rollback undoes what was done when an action fails, and the run says so', async () => {
+    const e = { ...env, FIREBREAK_INVENTORY: inventoryWithGhost(s.dir), FIREBREAK_PLAYBOOKS: fixtures };
+    const r = await fb(['run', 'block-then-shut-rollback', '--param', 'address=10.20.0.11', '--yes', '--json'], e);
+    expect(r.code).toBe(3);
+    const result = json(r);
+    expect(result.state).toBe('rolled-back');
+    const states = Object.fromEntries(result.actions.map((a: any) => [`${a.device} ${a.what}`, a.state]));
+    expect(states).toEqual({
+      'fw host.block 10.20.0.11': 'verified', 'ghost host.block 10.20.0.11': 'failed', 'sw interface.disable swp1': 'skipped',
+    });
+    expect(await reach('h1')).toBe(true); // the firewall block was undone
+    expect(await linkUp('fb-sw', 'swp1')).toBe(true); // stage 2 never ran
+    const show = (await fb(['journal', 'show', result.runId], e)).stdout;
+    expect(show).toMatch(/action\.reverted\s+a1\s+fw/);
+    expect(show).toMatch(/rollback\.started.*policy:onFailure=rollback/);
+  });
+
+  it('onFailure: abort keeps what was cut, runs no later stage, and records the actions it did not run', async () => {
+    const e = { ...env, FIREBREAK_INVENTORY: inventoryWithGhost(s.dir), FIREBREAK_PLAYBOOKS: fixtures };
+    const r = await fb(['run', 'block-then-shut-abort', '--param', 'address=10.20.0.11', '--yes', '--json'], e);
+    expect(r.code).toBe(2);
+    const result = json(r);
+    expect(result.state).toBe('partial');
+    expect(result.notDone.map((a: any) => [a.device, a.error.slice(0, 12)])).toEqual([['ghost', 'connect: gho'], ['sw', 'not run: the']]);
+    expect(await reach('h1')).toBe(false);
+    expect(await linkUp('fb-sw', 'swp1')).toBe(true);
+    expect(json(await fb(['rollback', result.runId, '--json'], e)).state).toBe('rolled-back');
+    expect(await reach('h1')).toBe(true);
   });
 
   it('lockout: disabling the management interface is refused at planning, with an explanation', async () => {

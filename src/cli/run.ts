@@ -57,7 +57,8 @@ export function runCommand(): Command {
         try {
           const result = await engine.run(plan, { trigger: { kind: 'cli', by: whoAmI(), reason: opts.reason }, triggerAt, onEvent });
           out(opts.json ? JSON.stringify(result, null, 2) : formatRunSummary(result));
-          process.exitCode = exitCodeForState(result.state);
+          // A run that ends rolled back (failure policy) contained nothing: that is a failure.
+          process.exitCode = result.state === 'rolled-back' ? EXIT.failed : exitCodeForState(result.state);
         } finally {
           await journal.close();
         }

@@ -152,6 +152,9 @@ async function teardown(p: LabPaths, log: (line: string) => void, keepSafetyRout
   for (const dev of ['fbm-fw', 'fbm-sw']) await run('ip', ['link', 'del', dev]); // gone with its peer, normally
   if (!keepSafetyRoutes) await removeSafetyRoutes();
   for (const f of [sshdRef(p, 'fw'), sshdRef(p, 'sw'), snmpdRef(p)]) await rm(f.pidFile, { force: true });
+  // No inventory for a lab that is not there: a run aimed at it would otherwise send its packets
+  // towards the lab addresses through the default route once the safety routes are gone.
+  await rm(p.inventoryDir, { recursive: true, force: true });
   if (ours.length > 0) log(`lab: removed namespaces ${ours.join(', ')}`);
 }
 

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -53,6 +53,18 @@ export function scratch(copyInventory = false): { dir: string; journal: string; 
   const inventory = copyInventory ? join(dir, 'devices') : lab.inventoryDir;
   if (copyInventory) cpSync(lab.inventoryDir, inventory, { recursive: true });
   return { dir, journal: join(dir, 'journal.db'), inventory, done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A copy of the lab inventory plus `ghost`, a firewall at 10.250.9.2: inside the lab's management
+ * range, where the root namespace's unreachable route answers at once, so nothing leaves the machine.
+ */
+export function inventoryWithGhost(into: string): string {
+  const dir = join(into, 'with-ghost');
+  cpSync(lab.inventoryDir, dir, { recursive: true });
+  const fw = readFileSync(join(dir, 'fw.yaml'), 'utf8');
+  writeFileSync(join(dir, 'ghost.yaml'), fw.replace(/^id: .*$/m, 'id: ghost').replace(/10\.250\.1\.2/g, '10.250.9.2'));
+  return dir;
 }
 
 export async function linkUp(ns: string, dev: string): Promise<boolean> {
