@@ -16,7 +16,12 @@ const root = resolve(import.meta.dirname, '..', '..');
 const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 const runs = Number(process.argv[2] ?? 10);
 
-interface Sample { ttc: number; first: number; skew: number; wall: number }
+interface Sample {
+  ttc: number;
+  first: number;
+  skew: number;
+  wall: number;
+}
 
 async function once(playbook: string, env: Record<string, string>): Promise<Sample> {
   const t0 = performance.now();
@@ -40,7 +45,10 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'fb-bench-'));
   const env = { FIREBREAK_INVENTORY: lab.inventoryDir, FIREBREAK_JOURNAL: join(dir, 'journal.db') };
   const rows: string[][] = [];
-  for (const [playbook, extra] of [['drop-internet-uplinks', {}], ['cut-two-devices', { FIREBREAK_PLAYBOOKS: join(root, 'bench', 'playbooks') }]] as const) {
+  for (const [playbook, extra] of [
+    ['drop-internet-uplinks', {}],
+    ['cut-two-devices', { FIREBREAK_PLAYBOOKS: join(root, 'bench', 'playbooks') }],
+  ] as const) {
     await once(playbook, { ...env, ...extra }); // warm the page cache once
     const samples: Sample[] = [];
     for (let i = 0; i < runs; i++) samples.push(await once(playbook, { ...env, ...extra }));

@@ -48,7 +48,14 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
-interface Row { scenario: string; appends: number; wallMs: number; lat: number[]; verify: string; verifyMs: number }
+interface Row {
+  scenario: string;
+  appends: number;
+  wallMs: number;
+  lat: number[];
+  verify: string;
+  verifyMs: number;
+}
 
 async function verifyFile(file: string): Promise<{ verify: string; verifyMs: number }> {
   const store = openSqliteJournal(file);
@@ -79,21 +86,28 @@ async function twoProcesses(dir: string): Promise<Row> {
   const children: ReturnType<typeof fork>[] = [];
   let readyCount = 0;
   const t0 = performance.now();
-  const results = await Promise.all([0, 1].map((k) => new Promise<number[]>((resolve, reject) => {
-    const child = fork(self, ['--child', file, String(Math.floor(N / 2)), `bench-${k}`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000); // bounded: never hang the bench
-    child.on('message', (m) => {
-      if (m === 'ready') {
-        // Start both writers together so they really contend for the lock.
-        if (++readyCount === 2) for (const c of children) c.send('go');
-      } else resolve(m as number[]);
-    });
-    children.push(child);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) reject(new Error(`child ${k} exited with ${code}`));
-    });
-  })));
+  const results = await Promise.all(
+    [0, 1].map(
+      (k) =>
+        new Promise<number[]>((resolve, reject) => {
+          const child = fork(self, ['--child', file, String(Math.floor(N / 2)), `bench-${k}`], {
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          });
+          const timer = setTimeout(() => child.kill('SIGKILL'), 120_000); // bounded: never hang the bench
+          child.on('message', (m) => {
+            if (m === 'ready') {
+              // Start both writers together so they really contend for the lock.
+              if (++readyCount === 2) for (const c of children) c.send('go');
+            } else resolve(m as number[]);
+          });
+          children.push(child);
+          child.once('exit', (code) => {
+            clearTimeout(timer);
+            if (code !== 0) reject(new Error(`child ${k} exited with ${code}`));
+          });
+        }),
+    ),
+  );
   const wallMs = performance.now() - t0;
   const lat = results.flat();
   return { scenario: '2 processes', appends: lat.length, wallMs, lat, ...(await verifyFile(file)) };
@@ -104,8 +118,17 @@ function table(rows: Row[]): void {
   const body = rows.map((r) => {
     const s = [...r.lat].sort((a, b) => a - b);
     const mean = s.reduce((a, b) => a + b, 0) / s.length;
-    return [r.scenario, String(r.appends), (r.appends / (r.wallMs / 1000)).toFixed(0), mean.toFixed(3), pct(s, 50).toFixed(3),
-      pct(s, 99).toFixed(3), (s[s.length - 1] ?? NaN).toFixed(3), r.verify, r.verifyMs.toFixed(1)];
+    return [
+      r.scenario,
+      String(r.appends),
+      (r.appends / (r.wallMs / 1000)).toFixed(0),
+      mean.toFixed(3),
+      pct(s, 50).toFixed(3),
+      pct(s, 99).toFixed(3),
+      (s[s.length - 1] ?? NaN).toFixed(3),
+      r.verify,
+      r.verifyMs.toFixed(1),
+    ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
@@ -118,10 +141,11 @@ function table(rows: Row[]): void {
 async function main(): Promise<void> {
   if (process.argv[2] === '--child') {
     const [file, count, runId] = process.argv.slice(3);
-    const go = () => new Promise<void>((resolve) => {
-      process.once('message', () => resolve());
-      process.send!('ready');
-    });
+    const go = () =>
+      new Promise<void>((resolve) => {
+        process.once('message', () => resolve());
+        process.send!('ready');
+      });
     const lat = await appendMany(file!, Number(count), runId!, go);
     process.send!(lat, () => process.exit(0));
     return;

@@ -35,7 +35,9 @@ const swCtx: ActionContext = { device: sw, tag: 'fb:bench:a1', timeoutMs: 10_000
 await measure('ssh connect + auth (fw)', Math.min(rounds, 10), async () => (await openSsh(fw, resolveSecret)).close());
 const ssh = await openSsh(fw, resolveSecret);
 await measure('ssh exec `true` (fw)', rounds, () => ssh.exec('true'));
-await measure('linux read interface (ip -j link+route)', rounds, () => linux.read(ssh, { kind: 'interface.disable', interface: 'eth-uplink' }, fwCtx));
+await measure('linux read interface (ip -j link+route)', rounds, () =>
+  linux.read(ssh, { kind: 'interface.disable', interface: 'eth-uplink' }, fwCtx),
+);
 await measure('linux read nft chain (nft -j)', rounds, () => linux.read(ssh, { kind: 'host.block', address: '192.0.2.99' }, fwCtx));
 const hadTable = (await ssh.exec('nft list table inet firebreak')).code === 0;
 await measure('linux host.block + unblock (2 nft -f, 1 read)', Math.min(rounds, 10), async () => {
@@ -50,7 +52,9 @@ const snmp = await openSnmp(sw, resolveSecret);
 const port = (await snmpIfmib.read(snmp, { kind: 'interface.disable', interface: 'swp2' }, swCtx)) as { ifIndex: number };
 const admin = `1.3.6.1.2.1.2.2.1.7.${port.ifIndex}`;
 await measure('snmp get, 1 varbind', rounds, () => snmp.get([admin]));
-await measure('snmp get, 4 varbinds in 1 PDU', rounds, () => snmp.get([admin, '1.3.6.1.2.1.1.3.0', '1.3.6.1.2.1.1.5.0', `1.3.6.1.2.1.2.2.1.8.${port.ifIndex}`]));
+await measure('snmp get, 4 varbinds in 1 PDU', rounds, () =>
+  snmp.get([admin, '1.3.6.1.2.1.1.3.0', '1.3.6.1.2.1.1.5.0', `1.3.6.1.2.1.2.2.1.8.${port.ifIndex}`]),
+);
 await measure('snmp set ifAdminStatus = up (no change)', rounds, () => snmp.set([{ oid: admin, type: 'Integer', value: 1 }]));
 await measure('snmp set down + read-back + set up', Math.min(rounds, 5), async () => {
   await snmpIfmib.apply(snmp, { kind: 'interface.disable', interface: 'swp2' }, swCtx);
@@ -61,7 +65,11 @@ await snmp.close();
 
 const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 const f = (x: number) => x.toFixed(1).padStart(7);
-console.log(`${'operation'.padEnd(46)} ${'n'.padStart(3)} ${'median'.padStart(7)} ${'p90'.padStart(7)} ${'min'.padStart(7)} ${'max'.padStart(7)}  (ms)`);
+console.log(
+  `${'operation'.padEnd(46)} ${'n'.padStart(3)} ${'median'.padStart(7)} ${'p90'.padStart(7)} ${'min'.padStart(7)} ${'max'.padStart(7)}  (ms)`,
+);
 for (const r of rows) {
-  console.log(`${r.what.padEnd(46)} ${String(r.n).padStart(3)} ${f(q(r.ms, 0.5))} ${f(q(r.ms, 0.9))} ${f(Math.min(...r.ms))} ${f(Math.max(...r.ms))}`);
+  console.log(
+    `${r.what.padEnd(46)} ${String(r.n).padStart(3)} ${f(q(r.ms, 0.5))} ${f(q(r.ms, 0.9))} ${f(Math.min(...r.ms))} ${f(Math.max(...r.ms))}`,
+  );
 }

@@ -60,7 +60,7 @@ export function parseYamlSource(file: string, text: string): { source: YamlSourc
   try {
     value = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
-    const message = err instanceof Error ? err.message.split('\n')[0] ?? 'invalid' : 'invalid';
+    const message = err instanceof Error ? (err.message.split('\n')[0] ?? 'invalid') : 'invalid';
     issues.push(place(file, 1, 1, '', `YAML: ${message}`));
   }
   return { source, value, issues };
@@ -148,7 +148,11 @@ export function sortIssues(issues: PlacedIssue[]): PlacedIssue[] {
   const seen = new Set<string>();
   return [...issues]
     .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col)
-    .filter((i) => (seen.has(i.text) ? false : (seen.add(i.text), true)));
+    .filter((i) => {
+      if (seen.has(i.text)) return false;
+      seen.add(i.text);
+      return true;
+    });
 }
 
 /**
@@ -164,7 +168,12 @@ export function validateYaml<S extends z.ZodType>(
   const parsed = parseYamlSource(file, text);
   if (parsed.issues.length > 0) return { ok: false, issues: sortIssues(parsed.issues) };
   if (parsed.value === null || typeof parsed.value !== 'object' || Array.isArray(parsed.value)) {
-    const what = parsed.value === null || parsed.value === undefined ? 'the file is empty' : Array.isArray(parsed.value) ? 'the file is a list' : 'the file is a single value';
+    const what =
+      parsed.value === null || parsed.value === undefined
+        ? 'the file is empty'
+        : Array.isArray(parsed.value)
+          ? 'the file is a list'
+          : 'the file is a single value';
     return { ok: false, issues: [placeIssue(parsed.source, { path: [], message: `${what}; expected a mapping (key: value, ...)` })] };
   }
   const result = schema.safeParse(parsed.value);

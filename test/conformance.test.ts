@@ -57,9 +57,30 @@ describe('driver registry', () => {
 
 describeLab('conformance on the lab', () => {
   // Never mgmt0: that is our own path to the device.
-  runDriverConformance({ name: 'linux @ lab fw', driver: linux, device: () => labDevice('fw'), interface: 'eth-uplink', adminUp: upIn('fb-fw'), restore: resetLab });
-  runDriverConformance({ name: 'linux @ lab sw (ssh)', driver: linux, device: swOverSsh, interface: 'swp2', adminUp: upIn('fb-sw'), restore: resetLab });
-  runDriverConformance({ name: 'snmp-ifmib @ lab sw', driver: snmpIfmib, device: () => labDevice('sw'), interface: 'swp2', adminUp: upIn('fb-sw'), restore: restoreSw });
+  runDriverConformance({
+    name: 'linux @ lab fw',
+    driver: linux,
+    device: () => labDevice('fw'),
+    interface: 'eth-uplink',
+    adminUp: upIn('fb-fw'),
+    restore: resetLab,
+  });
+  runDriverConformance({
+    name: 'linux @ lab sw (ssh)',
+    driver: linux,
+    device: swOverSsh,
+    interface: 'swp2',
+    adminUp: upIn('fb-sw'),
+    restore: resetLab,
+  });
+  runDriverConformance({
+    name: 'snmp-ifmib @ lab sw',
+    driver: snmpIfmib,
+    device: () => labDevice('sw'),
+    interface: 'swp2',
+    adminUp: upIn('fb-sw'),
+    restore: restoreSw,
+  });
 });
 
 describeLab('linux driver on the lab fw, checked by traffic', () => {
@@ -143,7 +164,13 @@ describeLab('linux driver on the lab fw, checked by traffic', () => {
 
   it('egress.block with an allow-list lets the allowed address through and nothing else', async () => {
     const ctx = ctxFor(fw);
-    const block = { kind: 'egress.block', segment: 'lan', interfaces: ['eth-lan'], uplinks: ['eth-uplink'], allow: ['198.51.100.200'] } as const;
+    const block = {
+      kind: 'egress.block',
+      segment: 'lan',
+      interfaces: ['eth-lan'],
+      uplinks: ['eth-uplink'],
+      allow: ['198.51.100.200'],
+    } as const;
     await converge(linux, ssh, block, ctx);
     expect(await canReach('fb-h1', '198.51.100.200')).toBe(true);
     expect(await canReach('fb-h1', '198.51.100.1')).toBe(false);
@@ -228,7 +255,10 @@ describeLab('transports against the lab', () => {
     const sw = await labDevice('sw');
     if (sw.snmp?.version !== '3') throw new Error('lab sw should use SNMP v3');
     process.env.FB_TEST_WRONG_KEY = wrongAuth;
-    const bad: Device = { ...sw, snmp: { ...sw.snmp, timeoutMs: 500, retries: 1, auth: { ...sw.snmp.auth, key: 'env:FB_TEST_WRONG_KEY' } } };
+    const bad: Device = {
+      ...sw,
+      snmp: { ...sw.snmp, timeoutMs: 500, retries: 1, auth: { ...sw.snmp.auth, key: 'env:FB_TEST_WRONG_KEY' } },
+    };
     const err = await catchErr(openSnmp(bad, resolveSecret));
     expect(err).toBeInstanceOf(AuthFailed);
     expect(err.message).toMatch(/sw .*firebreak/);
@@ -238,7 +268,10 @@ describeLab('transports against the lab', () => {
     const sw = await labDevice('sw');
     if (sw.snmp?.version !== '3') throw new Error('lab sw should use SNMP v3');
     process.env.FB_TEST_WRONG_KEY = wrongAuth;
-    const bad: Device = { ...sw, snmp: { ...sw.snmp, timeoutMs: 500, retries: 1, priv: { ...sw.snmp.priv, key: 'env:FB_TEST_WRONG_KEY' } } };
+    const bad: Device = {
+      ...sw,
+      snmp: { ...sw.snmp, timeoutMs: 500, retries: 1, priv: { ...sw.snmp.priv, key: 'env:FB_TEST_WRONG_KEY' } },
+    };
     const err = await catchErr(openSnmp(bad, resolveSecret));
     expect(err).toBeInstanceOf(DeviceUnreachable);
     expect(err.message).toMatch(/2 x 500 ms.*wrong community or wrong v3 keys/);
@@ -246,7 +279,10 @@ describeLab('transports against the lab', () => {
 
   it('a SET with the v2c read-only community -> CommandRejected (noAccess), port unchanged', async () => {
     const sw = await labDevice('sw');
-    const ro: Device = { ...sw, snmp: { version: '2c', port: 161, community: `file:${lab.secrets.swRoCommunity}`, timeoutMs: 2000, retries: 1 } };
+    const ro: Device = {
+      ...sw,
+      snmp: { version: '2c', port: 161, community: `file:${lab.secrets.swRoCommunity}`, timeoutMs: 2000, retries: 1 },
+    };
     const snmp = await openSnmp(ro, resolveSecret);
     try {
       const ctx = ctxFor(ro);

@@ -3,7 +3,19 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { nsExec } from '../src/lab/lab.js';
-import { describeLab, firebreak, inventoryWithGhost, json, labSecrets, linkUp, reach, resetLab, scratch, setLink, type CliResult } from './helpers/lab.js';
+import {
+  describeLab,
+  firebreak,
+  inventoryWithGhost,
+  json,
+  labSecrets,
+  linkUp,
+  reach,
+  resetLab,
+  scratch,
+  setLink,
+  type CliResult,
+} from './helpers/lab.js';
 
 describeLab('failures, guards and secrets on the lab', () => {
   const s = scratch(true);
@@ -64,7 +76,9 @@ describeLab('failures, guards and secrets on the lab', () => {
     expect(result.state).toBe('rolled-back');
     const states = Object.fromEntries(result.actions.map((a: any) => [`${a.device} ${a.what}`, a.state]));
     expect(states).toEqual({
-      'fw host.block 10.20.0.11': 'verified', 'ghost host.block 10.20.0.11': 'failed', 'sw interface.disable swp1': 'skipped',
+      'fw host.block 10.20.0.11': 'verified',
+      'ghost host.block 10.20.0.11': 'failed',
+      'sw interface.disable swp1': 'skipped',
     });
     expect(await reach('h1')).toBe(true); // the firewall block was undone
     expect(await linkUp('fb-sw', 'swp1')).toBe(true); // stage 2 never ran
@@ -79,7 +93,10 @@ describeLab('failures, guards and secrets on the lab', () => {
     expect(r.code).toBe(2);
     const result = json(r);
     expect(result.state).toBe('partial');
-    expect(result.notDone.map((a: any) => [a.device, a.error.slice(0, 12)])).toEqual([['ghost', 'connect: gho'], ['sw', 'not run: the']]);
+    expect(result.notDone.map((a: any) => [a.device, a.error.slice(0, 12)])).toEqual([
+      ['ghost', 'connect: gho'],
+      ['sw', 'not run: the'],
+    ]);
     expect(await reach('h1')).toBe(false);
     expect(await linkUp('fb-sw', 'swp1')).toBe(true);
     expect(json(await fb(['rollback', result.runId, '--json'], e)).state).toBe('rolled-back');
@@ -97,14 +114,26 @@ describeLab('failures, guards and secrets on the lab', () => {
   });
 
   it('lockout: --allow-lockout plans the cut last and journals the override', async () => {
-    const plan = json(await fb(['plan', 'isolate-host', '--param', 'port=sw:mgmt0', '--param', 'address=10.20.0.11', '--allow-lockout', '--json']));
+    const plan = json(
+      await fb(['plan', 'isolate-host', '--param', 'port=sw:mgmt0', '--param', 'address=10.20.0.11', '--allow-lockout', '--json']),
+    );
     expect(plan.errors).toEqual([]);
     const cut = plan.actions.find((a: any) => a.action.interface === 'mgmt0');
     expect(cut.lockoutOverride).toMatch(/management connection to sw/);
     expect(cut.stage).toBe(plan.stages.length - 1);
     expect(plan.stages.at(-1).actionIds).toEqual([cut.id]);
 
-    const r = await fb(['run', 'isolate-host', '--param', 'port=sw:mgmt0', '--param', 'address=10.20.0.11', '--allow-lockout', '--yes', '--json']);
+    const r = await fb([
+      'run',
+      'isolate-host',
+      '--param',
+      'port=sw:mgmt0',
+      '--param',
+      'address=10.20.0.11',
+      '--allow-lockout',
+      '--yes',
+      '--json',
+    ]);
     const result = json(r);
     await setLink('fb-sw', 'mgmt0', 'up'); // the lab operator walks to the switch
     const show = await fb(['journal', 'show', result.runId]);
@@ -114,7 +143,13 @@ describeLab('failures, guards and secrets on the lab', () => {
 
   it('injection attempts are refused at planning and nothing reaches a device or the journal', async () => {
     const before = existsSync(s.journal) ? (await fb(['journal', 'export', '--format', 'jsonl'])).stdout : '';
-    for (const bad of ['address=10.20.0.11; reboot', 'port=sw:swp1\nshutdown', 'address=$(id)', 'port=sw:`id`', "address=10.20.0.11' or '1"]) {
+    for (const bad of [
+      'address=10.20.0.11; reboot',
+      'port=sw:swp1\nshutdown',
+      'address=$(id)',
+      'port=sw:`id`',
+      "address=10.20.0.11' or '1",
+    ]) {
       const r = await fb(['run', 'isolate-host', '--param', bad, '--yes', '--json']);
       expect(r.code, bad).toBe(1);
       expect(r.stderr, bad).toMatch(/PARAM_INVALID.*param "(address|port)"/);
@@ -129,8 +164,14 @@ describeLab('failures, guards and secrets on the lab', () => {
     const db = new Database(s.journal);
     const triggers = db.prepare("select name from sqlite_master where type = 'trigger'").all() as { name: string }[];
     for (const t of triggers) db.exec(`drop trigger ${t.name}`);
-    const victim = db.prepare("select seq, data from entries where type = 'action.verified' limit 1").get() as { seq: number; data: string };
-    db.prepare('update entries set data = ? where seq = ?').run(victim.data.replace('"verified"', '"x"').replace('}', ',"x":1}'), victim.seq);
+    const victim = db.prepare("select seq, data from entries where type = 'action.verified' limit 1").get() as {
+      seq: number;
+      data: string;
+    };
+    db.prepare('update entries set data = ? where seq = ?').run(
+      victim.data.replace('"verified"', '"x"').replace('}', ',"x":1}'),
+      victim.seq,
+    );
     db.close();
     const edited = await fb(['journal', 'verify']);
     expect(edited.code).toBe(3);

@@ -36,8 +36,11 @@ async function sampleRun(s: JournalStore, runId = 'r1'): Promise<JournalEntry[]>
   return [
     await s.append(runId, 'run.created', { plan, trigger: { kind: 'cli', by: 'alice', reason: 'exfil seen' } }),
     await s.append(runId, 'action.intent', {
-      actionId: 'a1', device: 'edge-fw', action: { kind: 'host.block', address: '10.0.0.5' },
-      before: { blocked: false }, inverse: { kind: 'host.unblock', address: '10.0.0.5' },
+      actionId: 'a1',
+      device: 'edge-fw',
+      action: { kind: 'host.block', address: '10.0.0.5' },
+      before: { blocked: false },
+      inverse: { kind: 'host.unblock', address: '10.0.0.5' },
     }),
     await s.append(runId, 'action.applied', { actionId: 'a1', device: 'edge-fw', output: 'ok\n' }),
     await s.append(runId, 'action.verified', { actionId: 'a1', device: 'edge-fw', after: { blocked: true }, ms: 12 }),
@@ -316,7 +319,9 @@ describe('journal CLI', () => {
   async function run(args: string[]): Promise<{ out: string; err: string; exitCode: number }> {
     let out = '';
     let err = '';
-    const cmd = journalCommand(() => file).exitOverride().configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (err += s) });
+    const cmd = journalCommand(() => file)
+      .exitOverride()
+      .configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (err += s) });
     try {
       await cmd.parseAsync(args, { from: 'user' });
       return { out, err, exitCode: 0 };
@@ -341,7 +346,7 @@ describe('journal CLI', () => {
     const s = store();
     await sampleRun(s);
     expect(await run(['verify'])).toMatchObject({ exitCode: 0, out: 'journal ok: 5 entries, chain intact\n' });
-    tamper("UPDATE entries SET data = '{\"state\":\"rolled-back\"}' WHERE seq = 5");
+    tamper('UPDATE entries SET data = \'{"state":"rolled-back"}\' WHERE seq = 5');
     const bad = await run(['verify']);
     expect(bad.exitCode).toBe(3);
     expect(bad.out).toMatch(/^seq 5: hash mismatch/);
@@ -353,7 +358,12 @@ describe('journal CLI', () => {
     await sampleRun(s);
     const ok = await run(['export', '--format', 'jsonl']);
     expect(ok.exitCode).toBe(0);
-    expect(ok.out.trimEnd().split('\n').map((l) => (JSON.parse(l) as JournalEntry).seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(
+      ok.out
+        .trimEnd()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as JournalEntry).seq),
+    ).toEqual([1, 2, 3, 4, 5]);
     const csv = await run(['export', '--format', 'csv']);
     expect(csv.exitCode).toBe(1);
     expect(csv.err).toMatch(/unknown export format "csv" \(allowed: jsonl\)/);

@@ -22,7 +22,11 @@ if (!root && !ci) console.warn('[skip] lab.test.ts: needs root to build network 
 const IF_ADMIN_STATUS = '1.3.6.1.2.1.2.2.1.7';
 const IF_DESCR = '1.3.6.1.2.1.2.2.1.2';
 
-interface Out { code: number; stdout: string; stderr: string }
+interface Out {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Out> {
   return new Promise((resolve) => {
     execFile(file, args, { env, timeout: 20_000 }, (err, stdout, stderr) => {
@@ -92,9 +96,18 @@ describe.skipIf(!root && !ci)('lab (real sshd, nftables, snmpd in fb-* namespace
 
   it('ssh to fw with the orchestrator key and the pinned host key (openssh client)', async () => {
     const r = await exec('ssh', [
-      '-i', info.keys.orchestrator, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes',
-      '-o', `UserKnownHostsFile=${info.keys.knownHosts}`, '-o', 'ConnectTimeout=5',
-      `root@${info.management.fw}`, 'hostname; nft list tables',
+      '-i',
+      info.keys.orchestrator,
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${info.keys.knownHosts}`,
+      '-o',
+      'ConnectTimeout=5',
+      `root@${info.management.fw}`,
+      'hostname; nft list tables',
     ]);
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('fw\n');
@@ -109,10 +122,12 @@ describe.skipIf(!root && !ci)('lab (real sshd, nftables, snmpd in fb-* namespace
           c.exec('hostname', (err, stream) => {
             if (err) return reject(err);
             let out = '';
-            stream.on('data', (d: Buffer) => (out += d.toString())).on('close', () => {
-              c.end();
-              resolve(out.trim());
-            });
+            stream
+              .on('data', (d: Buffer) => (out += d.toString()))
+              .on('close', () => {
+                c.end();
+                resolve(out.trim());
+              });
           });
         });
         c.on('error', reject);
@@ -141,7 +156,11 @@ describe.skipIf(!root && !ci)('lab (real sshd, nftables, snmpd in fb-* namespace
     const swp1 = info.ifindex['fb-sw']?.swp1;
     expect(swp1).toBeTypeOf('number');
     const env = { ...process.env, SNMPCONFPATH: scratch, MIBS: '', SNMP_PERSISTENT_DIR: scratch };
-    const r = await exec('snmpget', ['-v3', '-On', '-t', '2', '-r', '1', info.management.sw, `${IF_ADMIN_STATUS}.${swp1}`, `${IF_DESCR}.${swp1}`], env);
+    const r = await exec(
+      'snmpget',
+      ['-v3', '-On', '-t', '2', '-r', '1', info.management.sw, `${IF_ADMIN_STATUS}.${swp1}`, `${IF_DESCR}.${swp1}`],
+      env,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`.${IF_ADMIN_STATUS}.${swp1} = INTEGER: 1`);
     expect(r.stdout).toContain(`.${IF_DESCR}.${swp1} = STRING: "swp1"`);

@@ -127,20 +127,45 @@ describe('shipped files', () => {
   it('the inventory the lab writes loads (format of lab-spec.md)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fb-inv-'));
     try {
-      await writeFile(join(dir, 'fw.yaml'), [
-        'id: fw', 'site: lab', 'driver: linux', 'address: 10.250.1.2', 'tags: [firewall, edge]',
-        `ssh: { user: root, key: "file:${dir}/keys/orchestrator", hostKey: "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s" }`,
-        'managementPath: { interfaces: [mgmt0], via: [] }',
-        'interfaces:', '  eth-uplink: { roles: [uplink] }', '  eth-lan: { roles: ["segment:lan"] }', '  mgmt0: { roles: [mgmt] }', '',
-      ].join('\n'));
-      await writeFile(join(dir, 'sw.yaml'), [
-        'id: sw', 'site: lab', 'driver: snmp-ifmib', 'address: 10.250.2.2', 'tags: [switch, access]',
-        'snmp:', '  version: "3"', '  user: firebreak',
-        `  auth: { protocol: sha, key: "file:${dir}/secrets/sw-auth" }`, `  priv: { protocol: aes, key: "file:${dir}/secrets/sw-priv" }`,
-        'managementPath: { interfaces: [mgmt0], via: [] }',
-        'interfaces:', '  swp1: { roles: [access, "segment:lan"] }', '  swp2: { roles: [access, "segment:lan"] }',
-        '  swp-up: { roles: [trunk] }', '  mgmt0: { roles: [mgmt] }', '',
-      ].join('\n'));
+      await writeFile(
+        join(dir, 'fw.yaml'),
+        [
+          'id: fw',
+          'site: lab',
+          'driver: linux',
+          'address: 10.250.1.2',
+          'tags: [firewall, edge]',
+          `ssh: { user: root, key: "file:${dir}/keys/orchestrator", hostKey: "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s" }`,
+          'managementPath: { interfaces: [mgmt0], via: [] }',
+          'interfaces:',
+          '  eth-uplink: { roles: [uplink] }',
+          '  eth-lan: { roles: ["segment:lan"] }',
+          '  mgmt0: { roles: [mgmt] }',
+          '',
+        ].join('\n'),
+      );
+      await writeFile(
+        join(dir, 'sw.yaml'),
+        [
+          'id: sw',
+          'site: lab',
+          'driver: snmp-ifmib',
+          'address: 10.250.2.2',
+          'tags: [switch, access]',
+          'snmp:',
+          '  version: "3"',
+          '  user: firebreak',
+          `  auth: { protocol: sha, key: "file:${dir}/secrets/sw-auth" }`,
+          `  priv: { protocol: aes, key: "file:${dir}/secrets/sw-priv" }`,
+          'managementPath: { interfaces: [mgmt0], via: [] }',
+          'interfaces:',
+          '  swp1: { roles: [access, "segment:lan"] }',
+          '  swp2: { roles: [access, "segment:lan"] }',
+          '  swp-up: { roles: [trunk] }',
+          '  mgmt0: { roles: [mgmt] }',
+          '',
+        ].join('\n'),
+      );
       await writeFile(join(dir, '_orchestrator.yaml'), 'addresses: [10.250.1.1, 10.250.2.1]\n');
       const inv = await loadInventory(dir);
       expect([...inv.devices.keys()].sort()).toEqual(['fw', 'sw']);
@@ -163,9 +188,14 @@ describe('shipped files', () => {
 
   it('a literal secret is refused and never echoed, every problem on its own line', () => {
     const text = [
-      'id: fw', 'site: lab', 'driver: linux', 'address: 10.250.1.2',
+      'id: fw',
+      'site: lab',
+      'driver: linux',
+      'address: 10.250.1.2',
       'ssh: { user: root, password: "correct horse battery", hostKey: "SHA256:short" }',
-      'managementPath: { interfaces: [mgmt0] }', 'interfaces: { mgmt0: { roles: [mgmt] } }', '',
+      'managementPath: { interfaces: [mgmt0] }',
+      'interfaces: { mgmt0: { roles: [mgmt] } }',
+      '',
     ].join('\n');
     let err: unknown;
     try {
@@ -185,12 +215,25 @@ describe('shipped files', () => {
 
 describe('parameter validation', () => {
   const good: [ParamType, string][] = [
-    ['ipv4', '10.20.0.11'], ['ipv6', '2001:db8::1'], ['ip', '10.20.0.11'], ['ip', 'fe80::1'],
-    ['ipv4-prefix', '10.20.0.0/24'], ['ipv4-prefix', '0.0.0.0/0'], ['ipv6-prefix', '2001:db8::/32'],
-    ['prefix', '198.51.100.0/24'], ['address', '10.20.0.11'], ['address', '10.20.0.0/16'],
-    ['prefix-list', '203.0.113.10,198.51.100.0/24,2001:db8::/48'], ['interface', 'Gi1/0/7'], ['interface', 'ge-0/0/0:1'],
-    ['device-interface', 'access-3:Gi1/0/7'], ['device-interface', 'sw:swp1'], ['segment', 'lan'], ['device', 'edge-fw'],
-    ['vlan', '1'], ['vlan', '4094'],
+    ['ipv4', '10.20.0.11'],
+    ['ipv6', '2001:db8::1'],
+    ['ip', '10.20.0.11'],
+    ['ip', 'fe80::1'],
+    ['ipv4-prefix', '10.20.0.0/24'],
+    ['ipv4-prefix', '0.0.0.0/0'],
+    ['ipv6-prefix', '2001:db8::/32'],
+    ['prefix', '198.51.100.0/24'],
+    ['address', '10.20.0.11'],
+    ['address', '10.20.0.0/16'],
+    ['prefix-list', '203.0.113.10,198.51.100.0/24,2001:db8::/48'],
+    ['interface', 'Gi1/0/7'],
+    ['interface', 'ge-0/0/0:1'],
+    ['device-interface', 'access-3:Gi1/0/7'],
+    ['device-interface', 'sw:swp1'],
+    ['segment', 'lan'],
+    ['device', 'edge-fw'],
+    ['vlan', '1'],
+    ['vlan', '4094'],
   ];
   it.each(good)('%s accepts %j', (type, value) => {
     expect(checkValue(type, value)).toBeUndefined();
@@ -198,14 +241,39 @@ describe('parameter validation', () => {
   });
 
   const bad: [ParamType, string][] = [
-    ['ipv4', '10.20.0.11; reboot'], ['interface', 'swp1\nshutdown'], ['ip', '$(id)'], ['device-interface', 'fw:swp1;reboot'],
-    ['ipv4-prefix', '10.20.0.11/33'], ['ipv4', "' or 1=1"], ['ipv4', '10.20.0.256'], ['ipv4', '010.20.0.1'],
-    ['ipv4', '10.20.0.11 '], ['ipv6', 'fe80::1%eth0'], ['ipv4-prefix', '10.20.0.0'], ['ipv4-prefix', '10.20.0.1/24'],
-    ['ipv6-prefix', '10.0.0.0/8'], ['prefix-list', '10.0.0.0/8, 10.1.0.0/16'], ['prefix-list', '10.0.0.0/8,'],
-    ['interface', 'eth0`reboot`'], ['interface', 'a'.repeat(65)], ['interface', '-eth0'], ['device-interface', 'swp1'],
-    ['device-interface', 'Fw:swp1'], ['segment', 'LAN'], ['segment', 'lan|x'], ['device', 'fw>out'], ['vlan', '0'],
-    ['vlan', '4095'], ['vlan', '1e3'], ['ipv4', '10.20.0.11\\'], ['ipv4', '10.20.0.11&'], ['ipv4', ''], ['ipv4', '10.20.0.1\u0000'],
-    ['interface', 'eth0\u200b'], ['ip', '"10.0.0.1"'], ['interface', 'eth0<x'],
+    ['ipv4', '10.20.0.11; reboot'],
+    ['interface', 'swp1\nshutdown'],
+    ['ip', '$(id)'],
+    ['device-interface', 'fw:swp1;reboot'],
+    ['ipv4-prefix', '10.20.0.11/33'],
+    ['ipv4', "' or 1=1"],
+    ['ipv4', '10.20.0.256'],
+    ['ipv4', '010.20.0.1'],
+    ['ipv4', '10.20.0.11 '],
+    ['ipv6', 'fe80::1%eth0'],
+    ['ipv4-prefix', '10.20.0.0'],
+    ['ipv4-prefix', '10.20.0.1/24'],
+    ['ipv6-prefix', '10.0.0.0/8'],
+    ['prefix-list', '10.0.0.0/8, 10.1.0.0/16'],
+    ['prefix-list', '10.0.0.0/8,'],
+    ['interface', 'eth0`reboot`'],
+    ['interface', 'a'.repeat(65)],
+    ['interface', '-eth0'],
+    ['device-interface', 'swp1'],
+    ['device-interface', 'Fw:swp1'],
+    ['segment', 'LAN'],
+    ['segment', 'lan|x'],
+    ['device', 'fw>out'],
+    ['vlan', '0'],
+    ['vlan', '4095'],
+    ['vlan', '1e3'],
+    ['ipv4', '10.20.0.11\\'],
+    ['ipv4', '10.20.0.11&'],
+    ['ipv4', ''],
+    ['ipv4', '10.20.0.1\u0000'],
+    ['interface', 'eth0\u200b'],
+    ['ip', '"10.0.0.1"'],
+    ['interface', 'eth0<x'],
   ];
   it.each(bad)('%s refuses %j', (type, value) => {
     expect(checkValue(type, value)).toEqual(expect.any(String));
@@ -217,8 +285,12 @@ describe('parameter validation', () => {
     expect(() => validateParams(pb, { address: '10.20.0.11; reboot' })).toThrow(
       'param "address" (ipv4): "10.20.0.11; reboot" is not an IPv4 address',
     );
-    expect(() => validateParams(pb, { port: 'sw:swp1\nshutdown' })).toThrow('param "port" (device-interface): "sw:swp1\\nshutdown" is not a device:interface');
-    expect(() => validateParams(pb, { adress: '10.20.0.11' })).toThrow('unknown param "adress" for playbook isolate-host (known: address, port)');
+    expect(() => validateParams(pb, { port: 'sw:swp1\nshutdown' })).toThrow(
+      'param "port" (device-interface): "sw:swp1\\nshutdown" is not a device:interface',
+    );
+    expect(() => validateParams(pb, { adress: '10.20.0.11' })).toThrow(
+      'unknown param "adress" for playbook isolate-host (known: address, port)',
+    );
     expect(validateParams(pb, { address: '10.20.0.11' })).toEqual({ address: '10.20.0.11' });
     expect(validateParams(pb, { address: '10.20.0.11', port: 'sw:swp1' })).toEqual({ address: '10.20.0.11', port: 'sw:swp1' });
   });
@@ -235,7 +307,10 @@ describe('parameter validation', () => {
     }
     expect(message.split('\n')).toHaveLength(3);
     expect(validateParams(seg, { segment: 'lan' })).toEqual({ segment: 'lan' });
-    const withDefault = { ...seg, params: { ...seg.params, allow: { type: 'prefix-list' as const, required: false, default: '192.0.2.0/24' } } };
+    const withDefault = {
+      ...seg,
+      params: { ...seg.params, allow: { type: 'prefix-list' as const, required: false, default: '192.0.2.0/24' } },
+    };
     expect(validateParams(withDefault, { segment: 'lan' })).toEqual({ segment: 'lan', allow: '192.0.2.0/24' });
   });
 

@@ -20,7 +20,8 @@ describe('planner', () => {
     const p = await plan(join(shipped, 'drop-internet-uplinks.yaml'));
     expect(p.errors).toEqual([]);
     expect(p.actions.map((a) => `${a.device}:${a.action.kind}:${'interface' in a.action ? a.action.interface : ''}`)).toEqual([
-      'core:interface.disable:eth-uplink', 'edge:interface.disable:eth-uplink',
+      'core:interface.disable:eth-uplink',
+      'edge:interface.disable:eth-uplink',
     ]);
     expect(p.actions[0]!.commands).toEqual(['ip link set dev eth-uplink down']);
     expect(p.actions[1]!.tag).toBe('fb:ptest:a2');
@@ -36,10 +37,12 @@ describe('planner', () => {
     expect(farther.length).toBe(3);
     for (const a of farther) expect(a.stage).toBeLessThan(trunk.stage);
     expect(p.stages.at(-1)!.actionIds).toEqual([trunk.id]);
-    expect(p.warnings.map((w) => w.message).join('\n')).toMatch(/core:eth-dist cuts the management path to acc, edge; it runs after their actions/);
+    expect(p.warnings.map((w) => w.message).join('\n')).toMatch(
+      /core:eth-dist cuts the management path to acc, edge; it runs after their actions/,
+    );
   });
 
-  it('refuses to cut a device\'s own management interface unless overridden, then plans it last', async () => {
+  it("refuses to cut a device's own management interface unless overridden, then plans it last", async () => {
     const file = join(shipped, 'isolate-host.yaml');
     const refused = await plan(file, { port: 'core:mgmt0', address: '10.20.0.11' });
     expect(refused.errors.map((e) => e.code)).toEqual(['LOCKOUT']);
@@ -63,7 +66,13 @@ describe('planner', () => {
     const seg = await plan(join(shipped, 'isolate-segment.yaml'), { segment: 'lan' });
     expect(seg.errors).toEqual([]);
     expect(seg.actions.map((a) => a.device)).toEqual(['edge']); // only edge routes lan out of an uplink
-    expect(seg.actions[0]!.action).toEqual({ kind: 'egress.block', segment: 'lan', interfaces: ['eth-lan'], uplinks: ['eth-uplink'], allow: [] });
+    expect(seg.actions[0]!.action).toEqual({
+      kind: 'egress.block',
+      segment: 'lan',
+      interfaces: ['eth-lan'],
+      uplinks: ['eth-uplink'],
+      allow: [],
+    });
   });
 
   it('plans nothing and says so when no parameter selects anything', async () => {

@@ -20,7 +20,10 @@ export function resolvePaths(opts: { inventory?: string; playbooks?: string; jou
   const inventory = opts.inventory ?? process.env.FIREBREAK_INVENTORY;
   return {
     get inventory(): string {
-      if (!inventory) throw new InventoryInvalid('no inventory given: pass --inventory <dir> or set FIREBREAK_INVENTORY (examples in devices/, the lab writes .lab/devices)');
+      if (!inventory)
+        throw new InventoryInvalid(
+          'no inventory given: pass --inventory <dir> or set FIREBREAK_INVENTORY (examples in devices/, the lab writes .lab/devices)',
+        );
       return resolve(inventory);
     },
     playbooks: resolve(opts.playbooks ?? process.env.FIREBREAK_PLAYBOOKS ?? join(packageRoot, 'playbooks')),

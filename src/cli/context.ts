@@ -13,8 +13,11 @@ export interface PlanRequest {
 /** Playbook + params + inventory -> Plan, the same way for `plan`, `run` and the demo. */
 export async function planFromFiles(paths: Paths, req: PlanRequest): Promise<Plan> {
   const [{ loadPlaybookById }, { validateParams }, { loadInventory }, { makePlan }, { drivers }] = await Promise.all([
-    import('../playbooks/load.js'), import('../playbooks/params.js'), import('../inventory/load.js'),
-    import('../plan/plan.js'), import('../drivers/registry.js'),
+    import('../playbooks/load.js'),
+    import('../playbooks/params.js'),
+    import('../inventory/load.js'),
+    import('../plan/plan.js'),
+    import('../drivers/registry.js'),
   ]);
   const playbook = await loadPlaybookById(paths.playbooks, req.playbook);
   const params = validateParams(playbook, req.params);
@@ -25,8 +28,11 @@ export async function planFromFiles(paths: Paths, req: PlanRequest): Promise<Pla
 /** Opens the journal and builds an engine on it; the caller closes the journal. */
 export async function engineOn(journalFile: string): Promise<{ engine: Engine; journal: JournalStore }> {
   const [{ openSqliteJournal }, { createEngine, monotonicClock }, { drivers }, { openSession }, { resolveSecret }] = await Promise.all([
-    import('../journal/sqlite.js'), import('../engine/engine.js'), import('../drivers/registry.js'),
-    import('../transports/connect.js'), import('../secrets.js'),
+    import('../journal/sqlite.js'),
+    import('../engine/engine.js'),
+    import('../drivers/registry.js'),
+    import('../transports/connect.js'),
+    import('../secrets.js'),
   ]);
   const journal = openSqliteJournal(journalFile);
   const engine = createEngine({ journal, drivers, openSession, resolveSecret, clock: monotonicClock });

@@ -13,7 +13,11 @@ export function exitCodeForState(state: string): number {
 /** Prints an error (redacted) and exits; FirebreakErrors are expected and get no stack trace. */
 export function die(err: unknown): never {
   const msg = redactor.text(errorMessage(err));
-  process.stderr.write(err instanceof FirebreakError ? `error [${errorCode(err)}]: ${msg}\n` : `internal error: ${redactor.text(String((err as Error)?.stack ?? err))}\n`);
+  process.stderr.write(
+    err instanceof FirebreakError
+      ? `error [${errorCode(err)}]: ${msg}\n`
+      : `internal error: ${redactor.text(String((err as Error)?.stack ?? err))}\n`,
+  );
   process.exit(err instanceof FirebreakError && err.code === 'LOCKOUT_REFUSED' ? EXIT.refused : EXIT.error);
 }
 

@@ -44,7 +44,11 @@ export function journalCommand(getJournalPath: () => string): Command {
       });
       if (!entries.length) {
         const recent = known.slice(-5).reverse();
-        fail(`unknown run "${runId}"${recent.length ? ` (recent runs: ${recent.join(', ')})` : ' (the journal has no runs)'}`, 1, 'firebreak.unknownRun');
+        fail(
+          `unknown run "${runId}"${recent.length ? ` (recent runs: ${recent.join(', ')})` : ' (the journal has no runs)'}`,
+          1,
+          'firebreak.unknownRun',
+        );
       }
       out(formatEntries(entries));
     });
@@ -59,7 +63,11 @@ export function journalCommand(getJournalPath: () => string): Command {
         return;
       }
       for (const p of report.problems) out(`${p}\n`);
-      fail(`journal does not verify: ${report.problems.length} problem(s) in ${report.entries} entries`, EXIT_JOURNAL_PROBLEMS, 'firebreak.journalCorrupt');
+      fail(
+        `journal does not verify: ${report.problems.length} problem(s) in ${report.entries} entries`,
+        EXIT_JOURNAL_PROBLEMS,
+        'firebreak.journalCorrupt',
+      );
     });
 
   journal

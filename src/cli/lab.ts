@@ -19,7 +19,9 @@ export function labCommand(): Command {
         if (o.json) process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
         else {
           process.stdout.write(`lab ${info.reused ? 'already up' : 'up'} in ${info.elapsedMs} ms\n`);
-          process.stdout.write(`management: fw ${info.management.fw} (ssh), sw ${info.management.sw} (ssh, snmp v3 user ${info.snmpUser})\n`);
+          process.stdout.write(
+            `management: fw ${info.management.fw} (ssh), sw ${info.management.sw} (ssh, snmp v3 user ${info.snmpUser})\n`,
+          );
           process.stdout.write(`inventory: ${info.inventoryDir}\n`);
         }
       } catch (e) {

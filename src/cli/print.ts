@@ -4,13 +4,17 @@ import type { Plan } from '../plan/types.js';
 /** Human view of a plan; `--json` prints the Plan object itself. */
 export function formatPlan(plan: Plan): string {
   const lines = [`plan ${plan.id}  playbook ${plan.playbook.id} (${plan.playbook.title})`];
-  const params = Object.entries(plan.params).map(([k, v]) => `${k}=${v}`).join(' ');
+  const params = Object.entries(plan.params)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
   if (params) lines.push(`params: ${params}`);
   for (const stage of plan.stages) {
     lines.push(`stage ${stage.index + 1}: ${stage.name}`);
     for (const id of stage.actionIds) {
       const a = plan.actions.find((x) => x.id === id)!;
-      lines.push(`  ${a.id}  ${a.device.padEnd(10)} ${a.action.kind} ${'interface' in a.action ? a.action.interface : 'address' in a.action ? a.action.address : 'segment' in a.action ? a.action.segment : ''}${a.lockoutOverride ? '   [LOCKOUT OVERRIDDEN]' : ''}`);
+      lines.push(
+        `  ${a.id}  ${a.device.padEnd(10)} ${a.action.kind} ${'interface' in a.action ? a.action.interface : 'address' in a.action ? a.action.address : 'segment' in a.action ? a.action.segment : ''}${a.lockoutOverride ? '   [LOCKOUT OVERRIDDEN]' : ''}`,
+      );
       for (const c of a.commands) lines.push(`        ${c}`);
     }
   }

@@ -8,7 +8,12 @@ import { engineOn, planFromFiles, whoAmI } from './context.js';
 import { collectParam, die, EXIT, exitCodeForState } from './exit.js';
 import { formatEvent, formatPlan, formatRollbackSummary, formatRunSummary } from './print.js';
 
-interface Common { inventory?: string; playbooks?: string; journal?: string; json?: boolean }
+interface Common {
+  inventory?: string;
+  playbooks?: string;
+  journal?: string;
+  json?: boolean;
+}
 
 function out(s: string): void {
   process.stdout.write(`${redactor.text(s)}\n`);
@@ -42,30 +47,42 @@ export function runCommand(): Command {
     .option('--allow-lockout', 'allow actions that cut the management path (planned last, journaled as overridden)')
     .option('--reason <text>', 'why (recorded in the journal)')
     .option('--json', 'print a machine-readable result')
-    .action(async (playbook: string, opts: Common & { param: Record<string, string>; yes?: boolean; allowLockout?: boolean; reason?: string }, cmd: Command) => {
-      const triggerAt = performance.timeOrigin; // the command started: time to contain counts from here
-      try {
-        const paths = resolvePaths({ ...cmd.optsWithGlobals(), ...opts });
-        const plan = await planFromFiles(paths, { playbook, params: opts.param, allowLockout: opts.allowLockout });
-        if (plan.errors.length) {
-          process.stderr.write(`${redactor.text(formatPlan(plan))}\nrefused: the plan has errors; nothing was sent to any device\n`);
-          process.exit(EXIT.refused);
-        }
-        if (!opts.yes && !(await confirm(plan.actions.length, formatPlan(plan)))) throw new PlanInvalid('not confirmed: nothing was changed (use --yes to skip the question)');
-        const { engine, journal } = await engineOn(paths.journal);
-        const onEvent = opts.json ? undefined : (e: RunEvent) => { const l = formatEvent(e); if (l) out(l); };
+    .action(
+      async (
+        playbook: string,
+        opts: Common & { param: Record<string, string>; yes?: boolean; allowLockout?: boolean; reason?: string },
+        cmd: Command,
+      ) => {
+        const triggerAt = performance.timeOrigin; // the command started: time to contain counts from here
         try {
-          const result = await engine.run(plan, { trigger: { kind: 'cli', by: whoAmI(), reason: opts.reason }, triggerAt, onEvent });
-          out(opts.json ? JSON.stringify(result, null, 2) : formatRunSummary(result));
-          // A run that ends rolled back (failure policy) contained nothing: that is a failure.
-          process.exitCode = result.state === 'rolled-back' ? EXIT.failed : exitCodeForState(result.state);
-        } finally {
-          await journal.close();
+          const paths = resolvePaths({ ...cmd.optsWithGlobals(), ...opts });
+          const plan = await planFromFiles(paths, { playbook, params: opts.param, allowLockout: opts.allowLockout });
+          if (plan.errors.length) {
+            process.stderr.write(`${redactor.text(formatPlan(plan))}\nrefused: the plan has errors; nothing was sent to any device\n`);
+            process.exit(EXIT.refused);
+          }
+          if (!opts.yes && !(await confirm(plan.actions.length, formatPlan(plan))))
+            throw new PlanInvalid('not confirmed: nothing was changed (use --yes to skip the question)');
+          const { engine, journal } = await engineOn(paths.journal);
+          const onEvent = opts.json
+            ? undefined
+            : (e: RunEvent) => {
+                const l = formatEvent(e);
+                if (l) out(l);
+              };
+          try {
+            const result = await engine.run(plan, { trigger: { kind: 'cli', by: whoAmI(), reason: opts.reason }, triggerAt, onEvent });
+            out(opts.json ? JSON.stringify(result, null, 2) : formatRunSummary(result));
+            // A run that ends rolled back (failure policy) contained nothing: that is a failure.
+            process.exitCode = result.state === 'rolled-back' ? EXIT.failed : exitCodeForState(result.state);
+          } finally {
+            await journal.close();
+          }
+        } catch (err) {
+          die(err);
         }
-      } catch (err) {
-        die(err);
-      }
-    });
+      },
+    );
 }
 
 export function rollbackCommand(): Command {
@@ -78,7 +95,12 @@ export function rollbackCommand(): Command {
       try {
         const paths = resolvePaths({ ...cmd.optsWithGlobals(), ...opts });
         const { engine, journal } = await engineOn(paths.journal);
-        const onEvent = opts.json ? undefined : (e: RunEvent) => { const l = formatEvent(e); if (l) out(l); };
+        const onEvent = opts.json
+          ? undefined
+          : (e: RunEvent) => {
+              const l = formatEvent(e);
+              if (l) out(l);
+            };
         try {
           const result = await engine.rollback(runId, { by: whoAmI(), reason: opts.reason, onEvent });
           out(opts.json ? JSON.stringify(result, null, 2) : formatRollbackSummary(result));

@@ -33,20 +33,38 @@ async function main(): Promise<number> {
   const { engine, journal } = await engineOn(paths.journal);
   try {
     say('== 4. run it live');
-    const result = await engine.run(plan, { trigger: { kind: 'demo', by: 'demo', reason: 'demo' }, triggerAt, onEvent: (e) => { const l = formatEvent(e); if (l) say(`   ${l}`); } });
+    const result = await engine.run(plan, {
+      trigger: { kind: 'demo', by: 'demo', reason: 'demo' },
+      triggerAt,
+      onEvent: (e) => {
+        const l = formatEvent(e);
+        if (l) say(`   ${l}`);
+      },
+    });
     const after = await reach('fb-h1');
     say(`   after containment: h1 ${after} the internet`);
 
     say('== 5. roll back from the journal');
-    const rb = await engine.rollback(result.runId, { by: 'demo', reason: 'demo over', onEvent: (e) => { const l = formatEvent(e); if (l) say(`   ${l}`); } });
+    const rb = await engine.rollback(result.runId, {
+      by: 'demo',
+      reason: 'demo over',
+      onEvent: (e) => {
+        const l = formatEvent(e);
+        if (l) say(`   ${l}`);
+      },
+    });
     const back = await reach('fb-h1');
     say(`   after rollback: h1 ${back} the internet`);
 
     const check = await journal.verify();
     say('== 6. result');
     say(`   run ${result.runId}: ${result.state}; rollback: ${rb.state}`);
-    say(`   time to contain: ${result.timeToContainMs} ms (plan + run, to the last change verified on its device); cut skew ${result.cutSkewMs.join('/')} ms`);
-    say(`   journal ${paths.journal}: ${check.entries} entries, hash chain ${check.ok ? 'verified' : `BROKEN: ${check.problems.join('; ')}`}`);
+    say(
+      `   time to contain: ${result.timeToContainMs} ms (plan + run, to the last change verified on its device); cut skew ${result.cutSkewMs.join('/')} ms`,
+    );
+    say(
+      `   journal ${paths.journal}: ${check.entries} entries, hash chain ${check.ok ? 'verified' : `BROKEN: ${check.problems.join('; ')}`}`,
+    );
     say('   the lab stays up: `node dist/src/cli/main.js lab status`, and `... lab down` removes it');
     const ok = result.state === 'contained' && after === 'CANNOT reach' && rb.state === 'rolled-back' && back === 'reaches' && check.ok;
     say(ok ? 'DEMO OK' : 'DEMO FAILED: see above');
@@ -56,4 +74,7 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main().catch((err) => { say(`demo failed: ${err instanceof Error ? err.message : String(err)}`); return 1; });
+process.exitCode = await main().catch((err) => {
+  say(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
+  return 1;
+});

@@ -10,7 +10,14 @@ import { deleteLines, ENSURE_LINES, listRules, parseComment, renderScript, runSc
  * Linux router / firewall / bridge over SSH: iproute2 for links and routes, nftables (own table
  * `inet firebreak`) for blocks. Read-back uses `ip -j` and `nft -j` JSON.
  */
-const SUPPORTS = ['interface.disable', 'interface.enable', 'host.block', 'host.unblock', 'egress.block', 'egress.unblock'] as const satisfies readonly ActionKind[];
+const SUPPORTS = [
+  'interface.disable',
+  'interface.enable',
+  'host.block',
+  'host.unblock',
+  'egress.block',
+  'egress.unblock',
+] as const satisfies readonly ActionKind[];
 
 /** Linux IFNAMSIZ is 16 bytes including the terminator. */
 const LINUX_IFNAME_MAX = 15;
@@ -51,7 +58,9 @@ export const linux: Driver = {
         return renderScript(egressBlockLines(id, action, ctx.tag));
       case 'egress.unblock':
         checkTag(id, ctx.tag);
-        return renderScript([`delete rule ${TABLE} ${CHAIN} handle <each rule tagged "${ctx.tag} egress.block ${checkSegment(id, action.segment)}">`]);
+        return renderScript([
+          `delete rule ${TABLE} ${CHAIN} handle <each rule tagged "${ctx.tag} egress.block ${checkSegment(id, action.segment)}">`,
+        ]);
       default:
         return unsupported(action, ctx);
     }
@@ -162,7 +171,9 @@ function sshOf(session: Session, ctx: ActionContext): SshSession {
 }
 
 function unsupported(action: unknown, ctx: ActionContext): never {
-  throw new UnsupportedAction(`${ctx.device.id}: linux does not support ${(action as { kind: string }).kind} (supports: ${SUPPORTS.join(', ')})`);
+  throw new UnsupportedAction(
+    `${ctx.device.id}: linux does not support ${(action as { kind: string }).kind} (supports: ${SUPPORTS.join(', ')})`,
+  );
 }
 
 /** `ip link set ... up`, then put back the static routes the kernel dropped with the link. */
@@ -264,7 +275,8 @@ function isEgressRule(r: NftRule, segment: string): boolean {
 function egressBlockLines(id: string, a: Extract<Action, { kind: 'egress.block' }>, rawTag: string): string[] {
   const tag = checkTag(id, rawTag);
   const segment = checkSegment(id, a.segment);
-  if (!a.interfaces.length || !a.uplinks.length) throw new CommandRejected(`${id}: egress.block ${segment} needs segment interfaces and uplinks`);
+  if (!a.interfaces.length || !a.uplinks.length)
+    throw new CommandRejected(`${id}: egress.block ${segment} needs segment interfaces and uplinks`);
   const set = (names: string[]) => `{ ${names.map((n) => `"${iface(id, n)}"`).join(', ')} }`;
   const head = `add rule ${TABLE} ${CHAIN} iifname ${set(a.interfaces)} oifname ${set(a.uplinks)}`;
   const comment = (q?: string) => `comment "${tag} egress.block ${segment}${q ? ` ${q}` : ''}"`;

@@ -79,12 +79,15 @@ export const snmpIfmib: Driver = {
 };
 
 function snmpOf(session: Session, ctx: ActionContext): SnmpSession {
-  if (session.kind !== 'snmp') throw new UnsupportedAction(`${ctx.device.id}: the snmp-ifmib driver needs an snmp session, got ${session.kind}`);
+  if (session.kind !== 'snmp')
+    throw new UnsupportedAction(`${ctx.device.id}: the snmp-ifmib driver needs an snmp session, got ${session.kind}`);
   return session;
 }
 
 function unsupported(action: unknown, ctx: ActionContext): never {
-  throw new UnsupportedAction(`${ctx.device.id}: snmp-ifmib does not support ${(action as { kind: string }).kind} (supports: ${SUPPORTS.join(', ')})`);
+  throw new UnsupportedAction(
+    `${ctx.device.id}: snmp-ifmib does not support ${(action as { kind: string }).kind} (supports: ${SUPPORTS.join(', ')})`,
+  );
 }
 
 /** Walks ifName, then ifDescr when ifName lacks the name; unknown names list a few known ones. */

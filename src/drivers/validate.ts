@@ -12,21 +12,27 @@ const SEGMENT = /^[A-Za-z0-9._-]{1,32}$/;
 
 export function checkInterface(deviceId: string, name: string, maxLen = 64): string {
   if (typeof name !== 'string' || !IFNAME.test(name) || name.length > maxLen) {
-    throw new CommandRejected(`${deviceId}: interface name ${JSON.stringify(String(name).slice(0, 80))} is not valid here (letters, digits, . _ / : -, at most ${maxLen} chars)`);
+    throw new CommandRejected(
+      `${deviceId}: interface name ${JSON.stringify(String(name).slice(0, 80))} is not valid here (letters, digits, . _ / : -, at most ${maxLen} chars)`,
+    );
   }
   return name;
 }
 
 export function checkTag(deviceId: string, tag: string): string {
   if (typeof tag !== 'string' || !TAG.test(tag)) {
-    throw new CommandRejected(`${deviceId}: action tag ${JSON.stringify(String(tag).slice(0, 80))} is not valid (letters, digits, : . _ -, at most 48 chars)`);
+    throw new CommandRejected(
+      `${deviceId}: action tag ${JSON.stringify(String(tag).slice(0, 80))} is not valid (letters, digits, : . _ -, at most 48 chars)`,
+    );
   }
   return tag;
 }
 
 export function checkSegment(deviceId: string, segment: string): string {
   if (typeof segment !== 'string' || !SEGMENT.test(segment)) {
-    throw new CommandRejected(`${deviceId}: segment name ${JSON.stringify(String(segment).slice(0, 80))} is not valid (letters, digits, . _ -, at most 32 chars)`);
+    throw new CommandRejected(
+      `${deviceId}: segment name ${JSON.stringify(String(segment).slice(0, 80))} is not valid (letters, digits, . _ -, at most 32 chars)`,
+    );
   }
   return segment;
 }
@@ -34,7 +40,8 @@ export function checkSegment(deviceId: string, segment: string): string {
 /** An IPv4/IPv6 address or prefix; returns its family. */
 export function checkAddress(deviceId: string, value: string, what = 'address'): 4 | 6 {
   const family = addressFamily(value);
-  if (!family) throw new CommandRejected(`${deviceId}: ${what} ${JSON.stringify(String(value).slice(0, 80))} is not an IPv4/IPv6 address or prefix`);
+  if (!family)
+    throw new CommandRejected(`${deviceId}: ${what} ${JSON.stringify(String(value).slice(0, 80))} is not an IPv4/IPv6 address or prefix`);
   return family;
 }
 

@@ -18,12 +18,14 @@ export async function runPlanLocally(deps: EngineDeps, plan: Plan, opts: RunOpti
   const emit = opts.onEvent ?? (() => undefined);
   const { journal } = deps;
   await journal.append(runId, 'run.created', { plan, trigger: opts.trigger });
-  for (const o of plan.overrides) await journal.append(runId, 'lockout.overridden', { actionId: o.at, message: o.message, by: opts.trigger.by });
+  for (const o of plan.overrides)
+    await journal.append(runId, 'lockout.overridden', { actionId: o.at, message: o.message, by: opts.trigger.by });
   await journal.append(runId, 'run.state', { state: 'running' });
   emit({ type: 'run', runId, state: 'running' });
 
   const results = new Map<string, ActionResult>();
-  for (const pa of plan.actions) results.set(pa.id, { actionId: pa.id, device: pa.device, what: describeAction(pa.action), state: 'pending' });
+  for (const pa of plan.actions)
+    results.set(pa.id, { actionId: pa.id, device: pa.device, what: describeAction(pa.action), state: 'pending' });
   const pool = new SessionPool(deps.openSession, deps.resolveSecret, deps.clock);
   const stageDeps: StageDeps = { runId, plan, journal, drivers: deps.drivers, pool, emit, clock: deps.clock, results };
   const cutSkewMs: number[] = [];
@@ -57,12 +59,25 @@ export async function runPlanLocally(deps: EngineDeps, plan: Plan, opts: RunOpti
   const state: RunState = notDone.length === 0 ? 'contained' : ok > 0 ? 'partial' : 'failed';
   const timeToContainMs = lastVerifiedAt ? Math.round(lastVerifiedAt - triggerAt) : 0;
   await journal.append(runId, 'run.state', {
-    state, timeToContainMs, cutSkewMs, firstContactMs: pool.firstOpenAt === undefined ? null : Math.round(pool.firstOpenAt - triggerAt),
+    state,
+    timeToContainMs,
+    cutSkewMs,
+    firstContactMs: pool.firstOpenAt === undefined ? null : Math.round(pool.firstOpenAt - triggerAt),
     notDone: notDone.map((r) => ({ actionId: r.actionId, device: r.device, what: r.what, error: r.error ?? r.state })),
   });
   emit({ type: 'run', runId, state });
   const firstContactMs = pool.firstOpenAt === undefined ? null : Math.round(pool.firstOpenAt - triggerAt);
-  const result: RunResult = { runId, planId: plan.id, playbook: plan.playbook.id, state, actions, timeToContainMs, firstContactMs, cutSkewMs, notDone };
+  const result: RunResult = {
+    runId,
+    planId: plan.id,
+    playbook: plan.playbook.id,
+    state,
+    actions,
+    timeToContainMs,
+    firstContactMs,
+    cutSkewMs,
+    notDone,
+  };
   if (stoppedBy === 'rollback') {
     const rb = await rollbackRun(deps, runId, { by: 'policy:onFailure=rollback', reason: 'an action failed', onEvent: emit });
     return { ...result, state: rb.state };

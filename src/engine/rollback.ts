@@ -42,9 +42,11 @@ export async function rollbackRun(deps: EngineDeps, runId: string, opts: Rollbac
     for (const stage of stages) {
       const byDevice = new Map<string, Intent[]>();
       for (const i of intents.filter((x) => x.stage === stage)) byDevice.set(i.device, [...(byDevice.get(i.device) ?? []), i]);
-      await Promise.all([...byDevice.values()].map(async (list) => {
-        for (const intent of list) results.push(await revertOne(deps, pool, plan, runId, intent, emit));
-      }));
+      await Promise.all(
+        [...byDevice.values()].map(async (list) => {
+          for (const intent of list) results.push(await revertOne(deps, pool, plan, runId, intent, emit));
+        }),
+      );
     }
   } finally {
     await pool.closeAll();
@@ -52,7 +54,9 @@ export async function rollbackRun(deps: EngineDeps, runId: string, opts: Rollbac
   const notReverted = results.filter((r) => r.state !== 'reverted');
   const state: RunState = notReverted.length ? 'rollback-failed' : 'rolled-back';
   await journal.append(runId, 'rollback.finished', {
-    state, reverted: results.length - notReverted.length, failed: notReverted.map((r) => ({ actionId: r.actionId, device: r.device, error: r.error })),
+    state,
+    reverted: results.length - notReverted.length,
+    failed: notReverted.map((r) => ({ actionId: r.actionId, device: r.device, error: r.error })),
   });
   await journal.append(runId, 'run.state', { state });
   emit({ type: 'run', runId, state });
@@ -66,15 +70,30 @@ function pendingIntents(entries: JournalEntry[], plan: Plan): Intent[] {
   return entries
     .filter((e) => e.type === 'action.intent' && !reverted.has(e.data.actionId as string))
     .map((e) => ({
-      actionId: e.data.actionId as string, device: e.data.device as string, driver: e.data.driver as string,
-      tag: e.data.tag as string, inverse: (e.data.inverse ?? null) as Action | null, timeoutMs: (e.data.timeoutMs as number) ?? 10_000,
+      actionId: e.data.actionId as string,
+      device: e.data.device as string,
+      driver: e.data.driver as string,
+      tag: e.data.tag as string,
+      inverse: (e.data.inverse ?? null) as Action | null,
+      timeoutMs: (e.data.timeoutMs as number) ?? 10_000,
       stage: stageOf.get(e.data.actionId as string) ?? 0,
     }))
     .reverse();
 }
 
-async function revertOne(deps: EngineDeps, pool: SessionPool, plan: Plan, runId: string, intent: Intent, emit: NonNullable<RollbackOptions['onEvent']>): Promise<ActionResult> {
-  const base = { actionId: intent.actionId, device: intent.device, what: intent.inverse ? describeAction(intent.inverse) : 'nothing to undo' };
+async function revertOne(
+  deps: EngineDeps,
+  pool: SessionPool,
+  plan: Plan,
+  runId: string,
+  intent: Intent,
+  emit: NonNullable<RollbackOptions['onEvent']>,
+): Promise<ActionResult> {
+  const base = {
+    actionId: intent.actionId,
+    device: intent.device,
+    what: intent.inverse ? describeAction(intent.inverse) : 'nothing to undo',
+  };
   const started = deps.clock();
   const done = async (r: ActionResult, entry: Record<string, unknown>) => {
     await deps.journal.append(runId, r.state === 'reverted' ? 'action.reverted' : 'action.revert-failed', entry);
@@ -96,11 +115,15 @@ async function revertOne(deps: EngineDeps, pool: SessionPool, plan: Plan, runId:
       nothingToDo = false;
       await withTimeout(driver.apply(session, inverse, ctx), intent.timeoutMs, `revert on ${intent.device}`);
       after = await withTimeout(driver.read(session, inverse, ctx), intent.timeoutMs, `read back ${intent.device}`);
-      if (!driver.holds(inverse, after, ctx)) throw new VerifyMismatch(`${describeAction(inverse)} on ${intent.device}: read-back does not show it: ${JSON.stringify(after)}`);
+      if (!driver.holds(inverse, after, ctx))
+        throw new VerifyMismatch(`${describeAction(inverse)} on ${intent.device}: read-back does not show it: ${JSON.stringify(after)}`);
     }
     const ms = Math.round(deps.clock() - started);
     return done({ ...base, state: 'reverted', ms }, { ...base, inverse, after: after ?? now, nothingToDo, ms });
   } catch (err) {
-    return done({ ...base, state: 'revert-failed', error: errorMessage(err), code: errorCode(err) }, { ...base, inverse, code: errorCode(err), error: errorMessage(err), ...(after ? { after } : {}) });
+    return done(
+      { ...base, state: 'revert-failed', error: errorMessage(err), code: errorCode(err) },
+      { ...base, inverse, code: errorCode(err), error: errorMessage(err), ...(after ? { after } : {}) },
+    );
   }
 }

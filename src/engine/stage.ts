@@ -91,7 +91,14 @@ async function prepareDevice(deps: StageDeps, actions: PlannedAction[]): Promise
       const inverse = driver.invert(pa.action, before, ctx);
       // Write-ahead (invariant 1): pre-state and inverse are durable before the device is touched.
       await deps.journal.append(deps.runId, 'action.intent', {
-        actionId: pa.id, device: pa.device, driver: pa.driver, tag: pa.tag, action: pa.action, before, inverse, timeoutMs: pa.timeoutMs,
+        actionId: pa.id,
+        device: pa.device,
+        driver: pa.driver,
+        tag: pa.tag,
+        action: pa.action,
+        before,
+        inverse,
+        timeoutMs: pa.timeoutMs,
       });
       setResult(deps, pa, 'prepared');
       out.push({ pa, ctx, driver });
@@ -136,7 +143,9 @@ async function verifyDevice(deps: StageDeps, list: Pending[]): Promise<number[]>
       after = await withTimeout(p.driver.read(session, p.pa.action, p.ctx), p.pa.timeoutMs, `${p.pa.id} read back ${p.pa.device}`);
       // Invariant 3: done when the device shows it, not when the command returned.
       if (!p.driver.holds(p.pa.action, after, p.ctx)) {
-        throw new VerifyMismatch(`${p.pa.id} ${describeAction(p.pa.action)} on ${p.pa.device}: read-back does not show the change: ${JSON.stringify(after)}`);
+        throw new VerifyMismatch(
+          `${p.pa.id} ${describeAction(p.pa.action)} on ${p.pa.device}: read-back does not show the change: ${JSON.stringify(after)}`,
+        );
       }
       const now = deps.clock();
       times.push(now);
@@ -157,7 +166,14 @@ function connect(deps: StageDeps, pa: PlannedAction, driver: Driver): Promise<Se
 export async function fail(deps: StageDeps, pa: PlannedAction, phase: string, err: unknown, after?: State): Promise<void> {
   const error = errorMessage(err);
   const code = errorCode(err);
-  await deps.journal.append(deps.runId, 'action.failed', { actionId: pa.id, device: pa.device, phase, code, error, ...(after ? { after } : {}) });
+  await deps.journal.append(deps.runId, 'action.failed', {
+    actionId: pa.id,
+    device: pa.device,
+    phase,
+    code,
+    error,
+    ...(after ? { after } : {}),
+  });
   setResult(deps, pa, 'failed', { error: `${phase}: ${error}`, code });
 }
 

@@ -23,7 +23,10 @@ const ORCHESTRATOR_FILE = /^_orchestrator\.ya?ml$/;
 export async function loadInventory(dir: string): Promise<Inventory> {
   let names: string[];
   try {
-    names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+    names = (await readdir(dir, { withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => e.name)
+      .sort();
   } catch (err) {
     throw new InventoryInvalid(`${dir}: cannot read inventory directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
@@ -62,7 +65,10 @@ export function parseInventory(sources: SourceText[], orchestrator?: SourceText)
   for (const [id, entries] of byId) {
     if (entries.length < 2) continue;
     for (const e of entries) {
-      const others = entries.filter((o) => o !== e).map((o) => o.source.file).join(', ');
+      const others = entries
+        .filter((o) => o !== e)
+        .map((o) => o.source.file)
+        .join(', ');
       issues.push(placeIssue(e.source, { path: ['id'], message: `duplicate device id "${id}" (also in ${others})` }));
     }
   }
@@ -74,9 +80,15 @@ export function parseInventory(sources: SourceText[], orchestrator?: SourceText)
       if (!via) return; // already reported by checkDevice
       const up = byId.get(via.device)?.[0]?.device;
       const path = ['managementPath', 'via', i];
-      if (!up) issues.push(placeIssue(source, { path, message: `unknown device "${via.device}" (known: ${[...byId.keys()].sort().join(', ')})` }));
+      if (!up)
+        issues.push(placeIssue(source, { path, message: `unknown device "${via.device}" (known: ${[...byId.keys()].sort().join(', ')})` }));
       else if (!Object.hasOwn(up.interfaces, via.interface)) {
-        issues.push(placeIssue(source, { path, message: `device "${via.device}" has no interface "${via.interface}" (it has: ${Object.keys(up.interfaces).join(', ')})` }));
+        issues.push(
+          placeIssue(source, {
+            path,
+            message: `device "${via.device}" has no interface "${via.interface}" (it has: ${Object.keys(up.interfaces).join(', ')})`,
+          }),
+        );
       }
     });
   }

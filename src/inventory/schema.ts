@@ -61,7 +61,12 @@ const sshSchema = z
     hostKey: z.string().regex(HOST_KEY, 'must be an OpenSSH fingerprint SHA256:<43 base64 characters> (ssh-keygen -lf key.pub)'),
     readyTimeoutMs: timeoutMs.default(5000),
     algorithms: z
-      .strictObject({ kex: stringList.optional(), cipher: stringList.optional(), serverHostKey: stringList.optional(), hmac: stringList.optional() })
+      .strictObject({
+        kex: stringList.optional(),
+        cipher: stringList.optional(),
+        serverHostKey: stringList.optional(),
+        hmac: stringList.optional(),
+      })
       .optional(),
   })
   .superRefine((v, ctx) => {
@@ -99,21 +104,20 @@ const interfaceSchema = z.strictObject({
   description: z.string().max(256).optional(),
 });
 
-export const deviceSchema = z
-  .strictObject({
-    id: z.string().regex(DEVICE_ID, `must match ${DEVICE_ID.source}`),
-    site: z.string().regex(NAME, `must match ${NAME.source}`),
-    driver: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be a driver family name (e.g. linux, snmp-ifmib)'),
-    address: z.string().refine(isManagementAddress, 'must be an IPv4/IPv6 address or a DNS name'),
-    tags: z.array(z.string().regex(NAME, `must match ${NAME.source}`)).default([]),
-    ssh: sshSchema.optional(),
-    snmp: snmpSchema.optional(),
-    managementPath: z.strictObject({
-      interfaces: z.array(z.string()).min(1, 'must name at least one interface'),
-      via: z.array(z.string()).default([]),
-    }),
-    interfaces: z.record(z.string(), interfaceSchema),
-  });
+export const deviceSchema = z.strictObject({
+  id: z.string().regex(DEVICE_ID, `must match ${DEVICE_ID.source}`),
+  site: z.string().regex(NAME, `must match ${NAME.source}`),
+  driver: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'must be a driver family name (e.g. linux, snmp-ifmib)'),
+  address: z.string().refine(isManagementAddress, 'must be an IPv4/IPv6 address or a DNS name'),
+  tags: z.array(z.string().regex(NAME, `must match ${NAME.source}`)).default([]),
+  ssh: sshSchema.optional(),
+  snmp: snmpSchema.optional(),
+  managementPath: z.strictObject({
+    interfaces: z.array(z.string()).min(1, 'must name at least one interface'),
+    via: z.array(z.string()).default([]),
+  }),
+  interfaces: z.record(z.string(), interfaceSchema),
+});
 
 export type DeviceInput = z.output<typeof deviceSchema>;
 
@@ -132,7 +136,10 @@ export function checkDevice(d: DeviceInput): SourceIssue[] {
   }
   d.managementPath.interfaces.forEach((name, i) => {
     if (!Object.hasOwn(d.interfaces, name)) {
-      issues.push({ path: ['managementPath', 'interfaces', i], message: `interface ${JSON.stringify(name.slice(0, 64))} is not declared under interfaces` });
+      issues.push({
+        path: ['managementPath', 'interfaces', i],
+        message: `interface ${JSON.stringify(name.slice(0, 64))} is not declared under interfaces`,
+      });
     }
   });
   d.managementPath.via.forEach((link, i) => {

@@ -91,9 +91,10 @@ export function verifyChain(entries: readonly JournalEntry[], head?: ChainHead |
       problems.push({
         seq: from,
         kind: 'missing',
-        message: e.seq > prevSeq
-          ? `seq ${from}${to > from ? `..${to}` : ''}: entr${to > from ? 'ies' : 'y'} missing (seq jumps from ${prevSeq} to ${e.seq})`
-          : `seq ${e.seq}: out of order after seq ${prevSeq}`,
+        message:
+          e.seq > prevSeq
+            ? `seq ${from}${to > from ? `..${to}` : ''}: entr${to > from ? 'ies' : 'y'} missing (seq jumps from ${prevSeq} to ${e.seq})`
+            : `seq ${e.seq}: out of order after seq ${prevSeq}`,
       });
     }
     if (e.prevHash !== prevHash) {
@@ -120,7 +121,11 @@ export function verifyChain(entries: readonly JournalEntry[], head?: ChainHead |
         message: `truncated: head says the journal ends at seq ${head.seq}, but the last entry present is seq ${prevSeq}`,
       });
     } else if (head.seq < prevSeq) {
-      problems.push({ seq: prevSeq, kind: 'head', message: `head says the journal ends at seq ${head.seq}, but entries run to seq ${prevSeq} (added behind the store's back)` });
+      problems.push({
+        seq: prevSeq,
+        kind: 'head',
+        message: `head says the journal ends at seq ${head.seq}, but entries run to seq ${prevSeq} (added behind the store's back)`,
+      });
     } else if (head.hash !== prevHash) {
       problems.push({ seq: prevSeq, kind: 'head', message: `seq ${prevSeq}: hash does not match the head record (newest entry replaced)` });
     }

@@ -40,7 +40,9 @@ function summary(e: JournalEntry): string {
         d.reason ? `(${str(d.reason)})` : '',
         typeof d.timeToContainMs === 'number' ? `time to contain ${d.timeToContainMs} ms` : '',
         notDone ? `${notDone} not done` : '',
-      ].filter(Boolean).join(' ');
+      ]
+        .filter(Boolean)
+        .join(' ');
     }
     case 'stage.prepared':
       return `stage ${str(d.stage)} prepared in ${str(d.ms)} ms`;

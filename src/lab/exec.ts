@@ -22,7 +22,7 @@ export function run(file: string, args: string[], opts: RunOptions = {}): Promis
       args,
       { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
         resolve({ stdout, stderr: err && code === -1 ? `${stderr}${err.message}` : stderr, code });
       },
     );

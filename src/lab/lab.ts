@@ -78,8 +78,12 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     let built = false;
     let check = await checkTopology();
     const present = new Set(await listNamespaces());
-    const foreign = await foreignDaemons(NAMESPACE_LIST.filter((ns) => present.has(ns)), p.dir);
-    if (foreign.length) check = { ...check, problems: [...check.problems, ...foreign.map((f) => `another lab owns the namespaces (${f})`)] };
+    const foreign = await foreignDaemons(
+      NAMESPACE_LIST.filter((ns) => present.has(ns)),
+      p.dir,
+    );
+    if (foreign.length)
+      check = { ...check, problems: [...check.problems, ...foreign.map((f) => `another lab owns the namespaces (${f})`)] };
     const keys = await ensureKeys(p).catch(async () => {
       await ensurePackages(log); // ssh-keygen missing on a bare machine
       return ensureKeys(p);

@@ -16,12 +16,30 @@ export interface LinkEnd {
 
 /** Veth pairs, created in this order so ifindexes come out the same on every build. */
 export const VETHS: Array<[LinkEnd, LinkEnd]> = [
-  [{ ns: 'fb-h1', name: 'eth0' }, { ns: 'fb-sw', name: 'swp1' }],
-  [{ ns: 'fb-h2', name: 'eth0' }, { ns: 'fb-sw', name: 'swp2' }],
-  [{ ns: 'fb-fw', name: 'eth-lan' }, { ns: 'fb-sw', name: 'swp-up' }],
-  [{ ns: 'fb-inet', name: 'eth0' }, { ns: 'fb-fw', name: 'eth-uplink' }],
-  [{ ns: null, name: 'fbm-fw' }, { ns: 'fb-fw', name: 'mgmt0' }],
-  [{ ns: null, name: 'fbm-sw' }, { ns: 'fb-sw', name: 'mgmt0' }],
+  [
+    { ns: 'fb-h1', name: 'eth0' },
+    { ns: 'fb-sw', name: 'swp1' },
+  ],
+  [
+    { ns: 'fb-h2', name: 'eth0' },
+    { ns: 'fb-sw', name: 'swp2' },
+  ],
+  [
+    { ns: 'fb-fw', name: 'eth-lan' },
+    { ns: 'fb-sw', name: 'swp-up' },
+  ],
+  [
+    { ns: 'fb-inet', name: 'eth0' },
+    { ns: 'fb-fw', name: 'eth-uplink' },
+  ],
+  [
+    { ns: null, name: 'fbm-fw' },
+    { ns: 'fb-fw', name: 'mgmt0' },
+  ],
+  [
+    { ns: null, name: 'fbm-sw' },
+    { ns: 'fb-sw', name: 'mgmt0' },
+  ],
 ];
 
 export const BRIDGE = { ns: 'fb-sw' as LabNamespace, name: 'br0', ports: ['swp1', 'swp2', 'swp-up'] };

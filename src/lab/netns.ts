@@ -27,7 +27,11 @@ export async function namespacePids(ns: string): Promise<number[]> {
   assertLabNamespace(ns);
   const r = await run('ip', ['netns', 'pids', ns]);
   if (r.code !== 0) return [];
-  return r.stdout.split(/\s+/).filter(Boolean).map(Number).filter((n) => Number.isInteger(n) && n > 1);
+  return r.stdout
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 1);
 }
 
 /** Runs `ip -j [-n ns] <args>` and parses its JSON (`[]` when there is nothing). */
@@ -68,7 +72,10 @@ export async function foreignDaemons(namespaces: readonly string[], stateDir: st
   const found: string[] = [];
   for (const ns of namespaces) {
     for (const pid of await namespacePids(ns)) {
-      const args = await readFile(`/proc/${pid}/cmdline`, 'utf8').then((s) => s.split('\0'), () => []);
+      const args = await readFile(`/proc/${pid}/cmdline`, 'utf8').then(
+        (s) => s.split('\0'),
+        () => [],
+      );
       const config = args.find((a) => /\/(sshd_config|snmpd\.conf)$/.test(a));
       if (config && !config.startsWith(`${stateDir}/`)) found.push(`${ns}: pid ${pid} runs with ${config}`);
     }

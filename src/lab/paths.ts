@@ -16,7 +16,7 @@ export function repoRoot(): string {
 }
 
 /** Paths go into sshd_config and snmpd.conf unquoted: allow only plain characters. */
-const SAFE_PATH = /^\/[A-Za-z0-9._\/+-]*$/;
+const SAFE_PATH = /^\/[A-Za-z0-9._/+-]*$/;
 
 export interface LabPaths {
   dir: string;

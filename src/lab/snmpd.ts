@@ -50,8 +50,23 @@ export async function ensureSnmpd(p: LabPaths, log: (line: string) => void): Pro
   // -C: only our config; -p: pid file; -Lf: log file. Without -u it stays root, which SETs need.
   await must(
     'ip',
-    ['netns', 'exec', ref.ns, 'unshare', '--uts', '--', 'sh', '-c', 'hostname "$1" && exec "$2" -C -c "$3" -p "$4" -Lf "$5"', 'sh',
-      'sw', SNMPD, confFile, ref.pidFile, logFile],
+    [
+      'netns',
+      'exec',
+      ref.ns,
+      'unshare',
+      '--uts',
+      '--',
+      'sh',
+      '-c',
+      'hostname "$1" && exec "$2" -C -c "$3" -p "$4" -Lf "$5"',
+      'sh',
+      'sw',
+      SNMPD,
+      confFile,
+      ref.pidFile,
+      logFile,
+    ],
     { env: { ...process.env, SNMP_PERSISTENT_DIR: persist, MIBS: '' } },
   );
   await waitUntil(ref.label, async () => (await alivePid(ref)) !== undefined && (await snmpdListening()));

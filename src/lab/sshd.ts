@@ -62,9 +62,22 @@ export async function ensureSshd(p: LabPaths, dev: SshDevice, log: (line: string
   await writeFile(rc, '# the lab device root shell rc: empty on purpose\n', { mode: 0o644 });
   // Positional parameters, not interpolation: the shell only runs `hostname`, the bind mount, then execs sshd.
   await must('ip', [
-    'netns', 'exec', ref.ns, 'unshare', '--uts', '--mount', '--', 'sh', '-c',
-    'hostname "$1" && { [ ! -f /root/.bashrc ] || mount --bind "$5" /root/.bashrc; } && exec "$2" -f "$3" -E "$4"', 'sh',
-    dev, SSHD, config, join(dir, 'sshd.log'), rc,
+    'netns',
+    'exec',
+    ref.ns,
+    'unshare',
+    '--uts',
+    '--mount',
+    '--',
+    'sh',
+    '-c',
+    'hostname "$1" && { [ ! -f /root/.bashrc ] || mount --bind "$5" /root/.bashrc; } && exec "$2" -f "$3" -E "$4"',
+    'sh',
+    dev,
+    SSHD,
+    config,
+    join(dir, 'sshd.log'),
+    rc,
   ]);
   await waitUntil(ref.label, async () => (await alivePid(ref)) !== undefined && (await tcpOpen(MANAGEMENT[dev], 22)));
   const pid = await alivePid(ref);

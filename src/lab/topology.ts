@@ -57,7 +57,8 @@ async function waitForwarding(): Promise<void> {
     ]);
     const states = bridgePorts(ports.stdout);
     pending = BRIDGE.ports.filter(
-      (port) => !links.find((l) => l.ifname === port)?.flags.includes('LOWER_UP') || states.find((x) => x.ifname === port)?.state !== 'forwarding',
+      (port) =>
+        !links.find((l) => l.ifname === port)?.flags.includes('LOWER_UP') || states.find((x) => x.ifname === port)?.state !== 'forwarding',
     );
     if (pending.length === 0) return;
     await sleep(20);
@@ -148,7 +149,10 @@ export async function checkTopology(): Promise<TopologyCheck> {
   }
   if (forward.stdout.trim() !== '1') problems.push('fb-fw: net.ipv4.ip_forward is not 1');
   if (fblab.code !== 0) problems.push('fb-fw: nft table inet fblab missing');
-  for (const [ns, r] of [['fb-fw', fwTables], ['fb-sw', swTables]] as const) {
+  for (const [ns, r] of [
+    ['fb-fw', fwTables],
+    ['fb-sw', swTables],
+  ] as const) {
     for (const t of nftTables(r.stdout)) if (!(ns === 'fb-fw' && t === 'inet fblab')) drift.push(`${ns}: extra nft table ${t}`);
   }
   return { problems, drift, ifindex };

@@ -15,7 +15,7 @@ export function isLabAddress(address: string): boolean {
     const [net, len] = prefix.split('/') as [string, string];
     const bits = Number(len);
     const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-    return ((toInt(address) & mask) >>> 0) === ((toInt(net) & mask) >>> 0);
+    return (toInt(address) & mask) >>> 0 === (toInt(net) & mask) >>> 0;
   });
 }
 

@@ -49,8 +49,10 @@ export function findLockouts(actions: PlannedAction[], inventory: Inventory): Lo
 
 function cutsSelf(action: Action, device: Device, inventory: Inventory): string | null {
   if (action.kind === 'interface.disable' && device.managementPath.interfaces.includes(action.interface)) {
-    return `disabling ${action.interface} cuts the orchestrator's management connection to ${device.id} ` +
-      `(managementPath.interfaces: ${device.managementPath.interfaces.join(', ')}); it could not be verified or rolled back`;
+    return (
+      `disabling ${action.interface} cuts the orchestrator's management connection to ${device.id} ` +
+      `(managementPath.interfaces: ${device.managementPath.interfaces.join(', ')}); it could not be verified or rolled back`
+    );
   }
   if (action.kind === 'host.block') {
     const hit = [...inventory.devices.values()].find((d) => addressWithin(d.address, action.address));

@@ -35,7 +35,11 @@ export function makePlan(input: PlanInput): Plan {
 
   playbook.stages.forEach((stage, si) => {
     if (stage.when && !params[stage.when]) {
-      warnings.push({ code: 'STAGE_SKIPPED', at: `stages[${si}]`, message: `stage "${stage.name}" skipped: parameter ${stage.when} is not set` });
+      warnings.push({
+        code: 'STAGE_SKIPPED',
+        at: `stages[${si}]`,
+        message: `stage "${stage.name}" skipped: parameter ${stage.when} is not set`,
+      });
       return;
     }
     const planStage: PlanStage = { index: stages.length, name: stage.name, actionIds: [] };
@@ -45,11 +49,19 @@ export function makePlan(input: PlanInput): Plan {
         for (const { device, action } of expandStep(step, params, inventory, at, warnings)) {
           const driver = drivers[device.driver];
           if (!driver) {
-            errors.push({ code: 'UNKNOWN_DRIVER', at, message: `device ${device.id}: unknown driver "${device.driver}" (known: ${Object.keys(drivers).join(', ')})` });
+            errors.push({
+              code: 'UNKNOWN_DRIVER',
+              at,
+              message: `device ${device.id}: unknown driver "${device.driver}" (known: ${Object.keys(drivers).join(', ')})`,
+            });
             continue;
           }
           if (!driver.supports.includes(action.kind)) {
-            errors.push({ code: 'UNSUPPORTED_ACTION', at, message: `device ${device.id} (${driver.family}) does not support ${action.kind} (supports: ${driver.supports.join(', ')})` });
+            errors.push({
+              code: 'UNSUPPORTED_ACTION',
+              at,
+              message: `device ${device.id} (${driver.family}) does not support ${action.kind} (supports: ${driver.supports.join(', ')})`,
+            });
             continue;
           }
           const key = `${device.id} ${JSON.stringify(action)}`;
@@ -59,9 +71,15 @@ export function makePlan(input: PlanInput): Plan {
           const tag = `fb:${id}:${actionId}`;
           const timeoutMs = step.timeoutMs ?? playbook.policy.timeoutMs;
           actions.push({
-            id: actionId, stage: planStage.index, device: device.id, driver: driver.family, action, tag,
+            id: actionId,
+            stage: planStage.index,
+            device: device.id,
+            driver: driver.family,
+            action,
+            tag,
             commands: driver.render(action, { device, tag, timeoutMs }),
-            timeoutMs, retries: step.retries ?? playbook.policy.retries,
+            timeoutMs,
+            retries: step.retries ?? playbook.policy.retries,
           });
           planStage.actionIds.push(actionId);
         }
@@ -74,14 +92,24 @@ export function makePlan(input: PlanInput): Plan {
   });
 
   const overrides = orderForLockout(actions, stages, inventory, input.allowLockout ?? false, errors, warnings);
-  if (actions.length === 0 && errors.length === 0) errors.push({ code: 'NOTHING_TO_DO', message: 'the playbook selects no action with these parameters and this inventory' });
+  if (actions.length === 0 && errors.length === 0)
+    errors.push({ code: 'NOTHING_TO_DO', message: 'the playbook selects no action with these parameters and this inventory' });
 
   const devices: Record<string, Device> = {};
   for (const a of actions) devices[a.device] ??= inventory.devices.get(a.device)!;
   return {
-    formatVersion: 1, id, createdAt: (input.now ?? new Date()).toISOString(),
+    formatVersion: 1,
+    id,
+    createdAt: (input.now ?? new Date()).toISOString(),
     playbook: { id: playbook.id, title: playbook.title, file: playbook.source.file, sha256: playbook.source.sha256 },
-    params, policy: { onFailure: playbook.policy.onFailure }, stages, actions, devices, overrides, errors, warnings,
+    params,
+    policy: { onFailure: playbook.policy.onFailure },
+    stages,
+    actions,
+    devices,
+    overrides,
+    errors,
+    warnings,
   };
 }
 
@@ -112,7 +140,10 @@ function expandStep(step: Step, params: Record<string, string>, inventory: Inven
         out.push({ device, action: { kind: 'interface.disable', interface: iface } });
         break;
       case 'host.block':
-        if (!fields.address) { warnings.push({ code: 'STEP_SKIPPED', at, message: 'host.block skipped: no address' }); return out; }
+        if (!fields.address) {
+          warnings.push({ code: 'STEP_SKIPPED', at, message: 'host.block skipped: no address' });
+          return out;
+        }
         out.push({ device, action: { kind: 'host.block', address: fields.address } });
         break;
       case 'egress.block': {
@@ -127,7 +158,8 @@ function expandStep(step: Step, params: Record<string, string>, inventory: Inven
       }
     }
   }
-  if (out.length === 0) throw new FirebreakError(`${at}: ${step.action} selects no device or interface in the inventory (selector ${JSON.stringify(step.on)})`);
+  if (out.length === 0)
+    throw new FirebreakError(`${at}: ${step.action} selects no device or interface in the inventory (selector ${JSON.stringify(step.on)})`);
   return out;
 }
 
@@ -141,8 +173,12 @@ function selectTargets(on: Selector, params: Record<string, string>, inventory: 
     const deviceId = checked.slice(0, sep);
     const iface = checked.slice(sep + 1);
     const device = inventory.devices.get(deviceId);
-    if (!device) throw new FirebreakError(`${at}.on.interface: unknown device "${deviceId}" (known: ${[...inventory.devices.keys()].join(', ')})`);
-    if (!device.interfaces[iface]) throw new FirebreakError(`${at}.on.interface: device ${deviceId} has no interface "${iface}" in the inventory (declared: ${Object.keys(device.interfaces).join(', ')})`);
+    if (!device)
+      throw new FirebreakError(`${at}.on.interface: unknown device "${deviceId}" (known: ${[...inventory.devices.keys()].join(', ')})`);
+    if (!device.interfaces[iface])
+      throw new FirebreakError(
+        `${at}.on.interface: device ${deviceId} has no interface "${iface}" in the inventory (declared: ${Object.keys(device.interfaces).join(', ')})`,
+      );
     if (!matchesDevice(on, device)) return [];
     return [{ device, iface }];
   }
@@ -159,7 +195,10 @@ function matchesDevice(on: Selector, d: Device): boolean {
 }
 
 function interfacesWithRole(d: Device, role: string): string[] {
-  return Object.entries(d.interfaces).filter(([, spec]) => spec.roles.includes(role)).map(([name]) => name).sort();
+  return Object.entries(d.interfaces)
+    .filter(([, spec]) => spec.roles.includes(role))
+    .map(([name]) => name)
+    .sort();
 }
 
 /** Whole-value `${name}` templates only; undefined when the parameter is unset. */
@@ -173,7 +212,14 @@ function substitute(value: string, params: Record<string, string>): string | und
  * Applies the lockout guard: self-cuts are errors unless allowed (then they move to a final stage,
  * marked as overridden); upstream cuts move to a stage after the devices reached through them.
  */
-function orderForLockout(actions: PlannedAction[], stages: PlanStage[], inventory: Inventory, allow: boolean, errors: PlanIssue[], warnings: PlanIssue[]): PlanIssue[] {
+function orderForLockout(
+  actions: PlannedAction[],
+  stages: PlanStage[],
+  inventory: Inventory,
+  allow: boolean,
+  errors: PlanIssue[],
+  warnings: PlanIssue[],
+): PlanIssue[] {
   const findings = findLockouts(actions, inventory);
   const overrides: PlanIssue[] = [];
   const deferred: PlannedAction[] = [];
@@ -181,7 +227,14 @@ function orderForLockout(actions: PlannedAction[], stages: PlanStage[], inventor
   for (const f of findings) {
     const pa = actions.find((a) => a.id === f.actionId)!;
     if (f.kind === 'self') {
-      if (!allow) { errors.push({ code: 'LOCKOUT', at: pa.id, message: `refused: ${f.message}. Use --allow-lockout to run it anyway (it is then planned last).` }); continue; }
+      if (!allow) {
+        errors.push({
+          code: 'LOCKOUT',
+          at: pa.id,
+          message: `refused: ${f.message}. Use --allow-lockout to run it anyway (it is then planned last).`,
+        });
+        continue;
+      }
       pa.lockoutOverride = f.message;
       overrides.push({ code: 'LOCKOUT_OVERRIDDEN', at: pa.id, message: f.message });
       overridden.push(pa);
@@ -201,6 +254,10 @@ function orderForLockout(actions: PlannedAction[], stages: PlanStage[], inventor
   // Drop emptied stages and renumber, so stage indexes stay dense and in execution order.
   const kept = stages.filter((s) => s.actionIds.length);
   stages.length = 0;
-  kept.forEach((s, i) => { s.index = i; for (const id of s.actionIds) actions.find((a) => a.id === id)!.stage = i; stages.push(s); });
+  kept.forEach((s, i) => {
+    s.index = i;
+    for (const id of s.actionIds) actions.find((a) => a.id === id)!.stage = i;
+    stages.push(s);
+  });
   return overrides;
 }

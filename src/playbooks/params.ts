@@ -32,8 +32,20 @@ const WHAT: Record<ParamType, string> = {
 
 /** Characters refused in every type, whatever the type's own rules say. */
 const FORBIDDEN: Record<string, string> = {
-  ';': '";"', '|': '"|"', '&': '"&"', $: '"$"', '`': 'backtick', "'": 'quote', '"': 'double quote',
-  ' ': 'space', '<': '"<"', '>': '">"', '\\': 'backslash', '\n': 'newline', '\r': 'carriage return', '\t': 'tab',
+  ';': '";"',
+  '|': '"|"',
+  '&': '"&"',
+  $: '"$"',
+  '`': 'backtick',
+  "'": 'quote',
+  '"': 'double quote',
+  ' ': 'space',
+  '<': '"<"',
+  '>': '">"',
+  '\\': 'backslash',
+  '\n': 'newline',
+  '\r': 'carriage return',
+  '\t': 'tab',
 };
 
 function forbiddenChar(value: string): string | undefined {
@@ -120,13 +132,31 @@ export function checkValue(type: ParamType, value: unknown): string | undefined 
   let ok: boolean;
   let detail: string | undefined;
   switch (type) {
-    case 'ipv4': ok = ipv4Ok(value); break;
-    case 'ipv6': ok = ipv6Ok(value); break;
-    case 'ip': ok = ipv4Ok(value) || ipv6Ok(value); break;
-    case 'ipv4-prefix': detail = prefixProblem(value, 4); ok = !detail; break;
-    case 'ipv6-prefix': detail = prefixProblem(value, 6); ok = !detail; break;
-    case 'prefix': detail = prefixProblem(value, 0); ok = !detail; break;
-    case 'address': ok = isAddressOrPrefix(value); if (!ok && value.includes('/')) detail = prefixProblem(value, 0); break;
+    case 'ipv4':
+      ok = ipv4Ok(value);
+      break;
+    case 'ipv6':
+      ok = ipv6Ok(value);
+      break;
+    case 'ip':
+      ok = ipv4Ok(value) || ipv6Ok(value);
+      break;
+    case 'ipv4-prefix':
+      detail = prefixProblem(value, 4);
+      ok = !detail;
+      break;
+    case 'ipv6-prefix':
+      detail = prefixProblem(value, 6);
+      ok = !detail;
+      break;
+    case 'prefix':
+      detail = prefixProblem(value, 0);
+      ok = !detail;
+      break;
+    case 'address':
+      ok = isAddressOrPrefix(value);
+      if (!ok && value.includes('/')) detail = prefixProblem(value, 0);
+      break;
     case 'prefix-list': {
       const items = value.split(',');
       const badItem = items.find((x) => !isAddressOrPrefix(x));
@@ -135,11 +165,21 @@ export function checkValue(type: ParamType, value: unknown): string | undefined 
       else if (!ok) detail = `more than ${MAX_LIST} items`;
       break;
     }
-    case 'interface': ok = INTERFACE_NAME.test(value); break;
-    case 'device-interface': ok = isDeviceInterface(value); break;
-    case 'segment': ok = SEGMENT_NAME.test(value); break;
-    case 'device': ok = DEVICE_ID.test(value); break;
-    case 'vlan': ok = /^[1-9][0-9]{0,3}$/.test(value) && Number(value) <= 4094; break;
+    case 'interface':
+      ok = INTERFACE_NAME.test(value);
+      break;
+    case 'device-interface':
+      ok = isDeviceInterface(value);
+      break;
+    case 'segment':
+      ok = SEGMENT_NAME.test(value);
+      break;
+    case 'device':
+      ok = DEVICE_ID.test(value);
+      break;
+    case 'vlan':
+      ok = /^[1-9][0-9]{0,3}$/.test(value) && Number(value) <= 4094;
+      break;
   }
   if (ok) return undefined;
   return `${shown} is not ${what}${detail ? ` (${detail})` : ''}`;

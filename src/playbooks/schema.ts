@@ -2,7 +2,7 @@ import * as z from 'zod';
 import { FORWARD_ACTIONS, type ForwardActionKind } from '../actions.js';
 import { roleProblem } from '../inventory/schema.js';
 import type { SourceIssue } from '../yaml-source.js';
-import { checkValue, DEVICE_ID } from './params.js';
+import { checkValue } from './params.js';
 import { PARAM_TYPES, type ParamType } from './types.js';
 
 /** Shape of one playbooks/*.yaml file, and the checks that need the whole playbook. */
@@ -32,10 +32,19 @@ export const ACTION_FIELDS: Record<ForwardActionKind, Record<string, ActionField
 /** Which parameter types a template may use where a value of a type is wanted. */
 const ADDRESS_LIKE: ParamType[] = ['ipv4', 'ipv6', 'ip', 'ipv4-prefix', 'ipv6-prefix', 'prefix', 'address'];
 export const ACCEPTS: Record<ParamType, ParamType[]> = {
-  ipv4: ['ipv4'], ipv6: ['ipv6'], ip: ['ipv4', 'ipv6', 'ip'],
-  'ipv4-prefix': ['ipv4-prefix'], 'ipv6-prefix': ['ipv6-prefix'], prefix: ['ipv4-prefix', 'ipv6-prefix', 'prefix'],
-  address: ADDRESS_LIKE, 'prefix-list': [...ADDRESS_LIKE, 'prefix-list'],
-  interface: ['interface'], 'device-interface': ['device-interface'], segment: ['segment'], device: ['device'], vlan: ['vlan'],
+  ipv4: ['ipv4'],
+  ipv6: ['ipv6'],
+  ip: ['ipv4', 'ipv6', 'ip'],
+  'ipv4-prefix': ['ipv4-prefix'],
+  'ipv6-prefix': ['ipv6-prefix'],
+  prefix: ['ipv4-prefix', 'ipv6-prefix', 'prefix'],
+  address: ADDRESS_LIKE,
+  'prefix-list': [...ADDRESS_LIKE, 'prefix-list'],
+  interface: ['interface'],
+  'device-interface': ['device-interface'],
+  segment: ['segment'],
+  device: ['device'],
+  vlan: ['vlan'],
 };
 
 const known = FORWARD_ACTIONS.join(', ');
@@ -43,7 +52,8 @@ const action = z.enum(FORWARD_ACTIONS, {
   error: (iss) => (iss.input === undefined ? 'is required' : `unknown action ${JSON.stringify(iss.input)} (known: ${known})`),
 });
 const paramType = z.enum(PARAM_TYPES, {
-  error: (iss) => (iss.input === undefined ? 'is required' : `unknown parameter type ${JSON.stringify(iss.input)} (known: ${PARAM_TYPES.join(', ')})`),
+  error: (iss) =>
+    iss.input === undefined ? 'is required' : `unknown parameter type ${JSON.stringify(iss.input)} (known: ${PARAM_TYPES.join(', ')})`,
 });
 const timeoutMs = z.number().int().min(100).max(3_600_000);
 const retries = z.number().int().min(0).max(10);
@@ -51,8 +61,14 @@ const nonEmpty = (what: string) => z.array(z.string()).min(1, `must list at leas
 
 const selector = z.strictObject({
   devices: nonEmpty('device').optional(),
-  tags: z.array(z.string().regex(NAME, `must match ${NAME.source}`)).min(1, 'must list at least one tag').optional(),
-  sites: z.array(z.string().regex(NAME, `must match ${NAME.source}`)).min(1, 'must list at least one site').optional(),
+  tags: z
+    .array(z.string().regex(NAME, `must match ${NAME.source}`))
+    .min(1, 'must list at least one tag')
+    .optional(),
+  sites: z
+    .array(z.string().regex(NAME, `must match ${NAME.source}`))
+    .min(1, 'must list at least one site')
+    .optional(),
   role: z.string().optional(),
   interface: z.string().optional(),
 });
@@ -60,7 +76,9 @@ const selector = z.strictObject({
 const step = z.strictObject({
   action,
   on: selector,
-  with: z.record(z.string(), z.union([z.string(), z.array(z.string())], { error: 'must be a string or a list of strings (quote numbers)' })).default({}),
+  with: z
+    .record(z.string(), z.union([z.string(), z.array(z.string())], { error: 'must be a string or a list of strings (quote numbers)' }))
+    .default({}),
   timeoutMs: timeoutMs.optional(),
   retries: retries.optional(),
 });
@@ -72,7 +90,12 @@ export const playbookSchema = z.strictObject({
   params: z
     .record(
       z.string(),
-      z.strictObject({ type: paramType, required: z.boolean().default(false), default: z.string().optional(), description: z.string().max(500).optional() }),
+      z.strictObject({
+        type: paramType,
+        required: z.boolean().default(false),
+        default: z.string().optional(),
+        description: z.string().max(500).optional(),
+      }),
     )
     .default({}),
   policy: z
@@ -84,7 +107,13 @@ export const playbookSchema = z.strictObject({
     })
     .default({ approval: 'none', onFailure: 'continue', timeoutMs: 10_000, retries: 1 }),
   stages: z
-    .array(z.strictObject({ name: z.string().min(1).max(200), when: z.string().optional(), steps: z.array(step).min(1, 'a stage needs at least one step') }))
+    .array(
+      z.strictObject({
+        name: z.string().min(1).max(200),
+        when: z.string().optional(),
+        steps: z.array(step).min(1, 'a stage needs at least one step'),
+      }),
+    )
     .min(1, 'a playbook needs at least one stage'),
 });
 
@@ -97,7 +126,8 @@ export function checkPlaybook(p: PlaybookInput, fileStem: string): SourceIssue[]
   const declared = Object.keys(p.params).join(', ') || 'none';
 
   for (const [name, spec] of Object.entries(p.params)) {
-    if (!PARAM_NAME.test(name)) issues.push({ path: ['params', name], message: `parameter name must match ${PARAM_NAME.source}`, atKey: true });
+    if (!PARAM_NAME.test(name))
+      issues.push({ path: ['params', name], message: `parameter name must match ${PARAM_NAME.source}`, atKey: true });
     if (spec.default !== undefined) {
       if (spec.required) issues.push({ path: ['params', name, 'required'], message: 'a required parameter cannot have a default' });
       const problem = checkValue(spec.type, spec.default);
@@ -112,7 +142,10 @@ export function checkPlaybook(p: PlaybookInput, fileStem: string): SourceIssue[]
       const spec = p.params[m[1]!];
       if (!spec) issues.push({ path, message: `template ${v} names no declared parameter (declared: ${declared})` });
       else if (!ACCEPTS[type].includes(spec.type)) {
-        issues.push({ path, message: `parameter "${m[1]}" is ${spec.type}, but ${type} is wanted here (accepts: ${ACCEPTS[type].join(', ')})` });
+        issues.push({
+          path,
+          message: `parameter "${m[1]}" is ${spec.type}, but ${type} is wanted here (accepts: ${ACCEPTS[type].join(', ')})`,
+        });
       }
       return;
     }
@@ -134,7 +167,9 @@ export function checkPlaybook(p: PlaybookInput, fileStem: string): SourceIssue[]
       if (!on.devices && !on.tags && !on.sites && on.role === undefined && on.interface === undefined) {
         issues.push({ path: [...at, 'on'], message: 'selects nothing: give devices, tags, sites, role or interface' });
       }
-      on.devices?.forEach((d, i) => value(d, 'device', [...at, 'on', 'devices', i]));
+      on.devices?.forEach((d, i) => {
+        value(d, 'device', [...at, 'on', 'devices', i]);
+      });
       if (on.role !== undefined) {
         const problem = on.role.includes('$') ? 'templates are not allowed in role' : roleProblem(on.role);
         if (problem) issues.push({ path: [...at, 'on', 'role'], message: problem });
@@ -159,7 +194,11 @@ export function checkPlaybook(p: PlaybookInput, fileStem: string): SourceIssue[]
         }
         if (Array.isArray(v)) {
           if (!field.list) issues.push({ path: [...at, 'with', key], message: 'must be a single value, not a list' });
-          else v.forEach((item, i) => value(item, field.type, [...at, 'with', key, i], 'address')); // one address or prefix per item
+          // one address or prefix per item
+          else
+            v.forEach((item, i) => {
+              value(item, field.type, [...at, 'with', key, i], 'address');
+            });
         } else value(v, field.type, [...at, 'with', key]);
       }
       for (const [key, field] of Object.entries(fields)) {

@@ -2,8 +2,19 @@ import type { ForwardActionKind } from '../actions.js';
 
 /** Parameter types. Each has a strict validator in params.ts; there is deliberately no free-text type. */
 export const PARAM_TYPES = [
-  'ipv4', 'ipv6', 'ip', 'ipv4-prefix', 'ipv6-prefix', 'prefix', 'address',
-  'prefix-list', 'interface', 'device-interface', 'segment', 'device', 'vlan',
+  'ipv4',
+  'ipv6',
+  'ip',
+  'ipv4-prefix',
+  'ipv6-prefix',
+  'prefix',
+  'address',
+  'prefix-list',
+  'interface',
+  'device-interface',
+  'segment',
+  'device',
+  'vlan',
 ] as const;
 export type ParamType = (typeof PARAM_TYPES)[number];
 

@@ -2,17 +2,31 @@ import { isIPv6 } from 'node:net';
 import snmp from 'net-snmp';
 import type { Device, SnmpSettings } from '../inventory/types.js';
 import type { SecretResolver, SnmpSession, SnmpValue, SnmpVarbind } from './types.js';
-import { AuthFailed, CommandRejected, DeviceUnreachable, FirebreakError, InventoryInvalid, SnmpError } from '../errors.js';
+import { AuthFailed, CommandRejected, DeviceUnreachable, type FirebreakError, InventoryInvalid, SnmpError } from '../errors.js';
 
 /** sysUpTime.0: read once at open so that wrong keys or a dead agent fail before any change. */
 const PROBE_OID = '1.3.6.1.2.1.1.3.0';
 
 /** SNMP error-status names as RFC 3416 spells them (net-snmp uses its own CamelCase). */
 const STATUS_NAMES: Record<number, string> = {
-  1: 'tooBig', 2: 'noSuchName', 3: 'badValue', 4: 'readOnly', 5: 'genErr', 6: 'noAccess', 7: 'wrongType',
-  8: 'wrongLength', 9: 'wrongEncoding', 10: 'wrongValue', 11: 'noCreation', 12: 'inconsistentValue',
-  13: 'resourceUnavailable', 14: 'commitFailed', 15: 'undoFailed', 16: 'authorizationError',
-  17: 'notWritable', 18: 'inconsistentName',
+  1: 'tooBig',
+  2: 'noSuchName',
+  3: 'badValue',
+  4: 'readOnly',
+  5: 'genErr',
+  6: 'noAccess',
+  7: 'wrongType',
+  8: 'wrongLength',
+  9: 'wrongEncoding',
+  10: 'wrongValue',
+  11: 'noCreation',
+  12: 'inconsistentValue',
+  13: 'resourceUnavailable',
+  14: 'commitFailed',
+  15: 'undoFailed',
+  16: 'authorizationError',
+  17: 'notWritable',
+  18: 'inconsistentName',
 };
 
 /**

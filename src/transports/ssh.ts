@@ -3,14 +3,7 @@ import { NodeSSH } from 'node-ssh';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import type { Device, SshSettings } from '../inventory/types.js';
 import type { ExecResult, SecretResolver, SshSession } from './types.js';
-import {
-  AuthFailed,
-  DeviceTimeout,
-  DeviceUnreachable,
-  FirebreakError,
-  HostKeyMismatch,
-  InventoryInvalid,
-} from '../errors.js';
+import { AuthFailed, DeviceTimeout, DeviceUnreachable, FirebreakError, HostKeyMismatch, InventoryInvalid } from '../errors.js';
 import { redactor } from '../secrets.js';
 
 /** OpenSSH-style fingerprint of a raw host key blob: `SHA256:<base64 without padding>`. */
@@ -78,7 +71,7 @@ function legacyAlgorithms(s: SshSettings): ConnectConfig['algorithms'] | undefin
   const out: Record<string, { append: string[] }> = {};
   for (const k of ['kex', 'cipher', 'serverHostKey', 'hmac'] as const) {
     const list = a[k];
-    if (list && list.length) out[k] = { append: list };
+    if (list?.length) out[k] = { append: list };
   }
   return Object.keys(out).length ? (out as ConnectConfig['algorithms']) : undefined;
 }
@@ -152,7 +145,10 @@ function closeChannel(channel: ClientChannel | undefined): void {
   // goes through the protocol directly. OpenSSH honours it only outside its privileged monitor (it
   // refuses for root logins: "session signalling requires privilege separation"); then the command
   // runs on until it next writes to the closed channel or ends.
-  const c = channel as unknown as { outgoing?: { id: number; state: string }; _client?: { _protocol?: { signal(id: number, name: string): void } } };
+  const c = channel as unknown as {
+    outgoing?: { id: number; state: string };
+    _client?: { _protocol?: { signal(id: number, name: string): void } };
+  };
   try {
     if (c.outgoing && (c.outgoing.state === 'open' || c.outgoing.state === 'eof')) c._client?._protocol?.signal(c.outgoing.id, 'KILL');
   } catch {

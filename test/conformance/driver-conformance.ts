@@ -38,7 +38,14 @@ export interface ConformanceOptions {
   skip?: { reason: string; tests: ConformanceTest[] }[];
 }
 
-const ALL_KINDS: readonly ActionKind[] = ['interface.disable', 'interface.enable', 'host.block', 'host.unblock', 'egress.block', 'egress.unblock'];
+const ALL_KINDS: readonly ActionKind[] = [
+  'interface.disable',
+  'interface.enable',
+  'host.block',
+  'host.unblock',
+  'egress.block',
+  'egress.unblock',
+];
 
 /** Sample actions of every kind, to check `supports` against. */
 const SAMPLES: Record<ActionKind, Action> = {
@@ -114,7 +121,7 @@ export function runDriverConformance(opts: ConformanceOptions): void {
     test('render is pure', async () => {
       const secrets = await deviceSecrets(device, resolve);
       for (const kind of driver.supports) {
-        const action = { ...SAMPLES[kind], ...(('interface' in SAMPLES[kind]) ? { interface: opts.interface } : {}) } as Action;
+        const action = { ...SAMPLES[kind], ...('interface' in SAMPLES[kind] ? { interface: opts.interface } : {}) } as Action;
         const a = driver.render(action, ctx);
         const b = driver.render(structuredClone(action), { ...ctx, device: structuredClone(device) });
         expect(a.length).toBeGreaterThan(0);

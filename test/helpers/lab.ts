@@ -16,15 +16,21 @@ export const cli = join(repo, 'dist', 'src', 'cli', 'main.js');
 export const isRoot = process.getuid?.() === 0;
 
 /** describe() for tests that need the lab; prints why they are skipped. */
-export const describeLab: typeof describe = isRoot ? describe : (((name: string) => {
-  console.warn(`[skip] ${name}: needs root for network namespaces`);
-  return describe.skip(name, () => undefined);
-}) as unknown as typeof describe);
+export const describeLab: typeof describe = isRoot
+  ? describe
+  : (((name: string) => {
+      console.warn(`[skip] ${name}: needs root for network namespaces`);
+      return describe.skip(name, () => undefined);
+    }) as unknown as typeof describe);
 
 export const lab = labPaths();
 export const INTERNET = '198.51.100.200';
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs the built CLI as a fresh process (what an operator does), never throwing. */
 export async function firebreak(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
@@ -88,7 +94,11 @@ export async function resetLab(): Promise<void> {
   for (const d of ['eth-uplink', 'eth-lan']) await setLink('fb-fw', d, 'up');
   await nsExec('fb-fw', ['ip', 'route', 'replace', 'default', 'via', '198.51.100.1']).catch(() => undefined);
   let changed = false;
-  for (const d of SWITCH_PORTS) if (!(await linkUp('fb-sw', d))) { await setLink('fb-sw', d, 'up'); changed = true; }
+  for (const d of SWITCH_PORTS)
+    if (!(await linkUp('fb-sw', d))) {
+      await setLink('fb-sw', d, 'up');
+      changed = true;
+    }
   if (changed) await waitSwitchAgentAgrees();
 }
 
