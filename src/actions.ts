@@ -31,6 +31,16 @@ export type Action =
 
 export type ActionKind = Action['kind'];
 
+/** Every action kind, forward and inverse. */
+export const ACTION_KINDS = [
+  'interface.disable',
+  'interface.enable',
+  'host.block',
+  'host.unblock',
+  'egress.block',
+  'egress.unblock',
+] as const satisfies readonly ActionKind[];
+
 /** Human one-liner for progress lines and tables: `interface.disable eth-uplink`. */
 export function describeAction(a: Action): string {
   switch (a.kind) {

@@ -64,12 +64,7 @@ export function runCommand(): Command {
           if (!opts.yes && !(await confirm(plan.actions.length, formatPlan(plan))))
             throw new PlanInvalid('not confirmed: nothing was changed (use --yes to skip the question)');
           const { engine, journal } = await engineOn(paths.journal);
-          const onEvent = opts.json
-            ? undefined
-            : (e: RunEvent) => {
-                const l = formatEvent(e);
-                if (l) out(l);
-              };
+          const onEvent = progress(opts.json);
           try {
             const result = await engine.run(plan, { trigger: { kind: 'cli', by: whoAmI(), reason: opts.reason }, triggerAt, onEvent });
             out(opts.json ? JSON.stringify(result, null, 2) : formatRunSummary(result));
@@ -95,12 +90,7 @@ export function rollbackCommand(): Command {
       try {
         const paths = resolvePaths({ ...cmd.optsWithGlobals(), ...opts });
         const { engine, journal } = await engineOn(paths.journal);
-        const onEvent = opts.json
-          ? undefined
-          : (e: RunEvent) => {
-              const l = formatEvent(e);
-              if (l) out(l);
-            };
+        const onEvent = progress(opts.json);
         try {
           const result = await engine.rollback(runId, { by: whoAmI(), reason: opts.reason, onEvent });
           out(opts.json ? JSON.stringify(result, null, 2) : formatRollbackSummary(result));
@@ -112,6 +102,15 @@ export function rollbackCommand(): Command {
         die(err);
       }
     });
+}
+
+/** Progress lines on a terminal; nothing but the final JSON with --json. */
+function progress(json: boolean | undefined): ((e: RunEvent) => void) | undefined {
+  if (json) return undefined;
+  return (e) => {
+    const line = formatEvent(e);
+    if (line) out(line);
+  };
 }
 
 async function confirm(count: number, planText: string): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { describeAction } from '../actions.js';
 import type { ActionContext, Driver, State } from '../drivers/driver.js';
-import { DeviceUnreachable, errorCode, errorMessage, VerifyMismatch } from '../errors.js';
+import { DeviceTimeout, DeviceUnreachable, errorCode, errorMessage, VerifyMismatch } from '../errors.js';
 import type { JournalStore } from '../journal/types.js';
 import type { Plan, PlannedAction, PlanStage } from '../plan/types.js';
 import type { Session } from '../transports/types.js';
@@ -73,7 +73,7 @@ async function prepareDevice(deps: StageDeps, actions: PlannedAction[]): Promise
   const driver = deps.drivers[first.driver]!;
   let session: Session;
   try {
-    session = await connect(deps, first, driver);
+    session = await connectWithRetries(deps, first, driver);
   } catch (err) {
     for (const pa of actions) await fail(deps, pa, 'connect', err);
     return [];
@@ -158,6 +158,24 @@ async function verifyDevice(deps: StageDeps, list: Pending[]): Promise<number[]>
   }
   return times;
 }
+
+/**
+ * A lost packet or a busy device is worth another try; a wrong host key or credentials are not,
+ * and trying again would only delay the coordinated strike for every other device.
+ */
+async function connectWithRetries(deps: StageDeps, pa: PlannedAction, driver: Driver): Promise<Session> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await connect(deps, pa, driver);
+    } catch (err) {
+      const transient = err instanceof DeviceUnreachable || err instanceof DeviceTimeout;
+      if (!transient || attempt >= pa.retries) throw err;
+      await new Promise((r) => setTimeout(r, CONNECT_RETRY_DELAY_MS));
+    }
+  }
+}
+
+const CONNECT_RETRY_DELAY_MS = 200;
 
 function connect(deps: StageDeps, pa: PlannedAction, driver: Driver): Promise<Session> {
   return deps.pool.get(deps.plan.devices[pa.device]!, driver.transport, pa.timeoutMs);

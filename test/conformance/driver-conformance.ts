@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Action, ActionKind } from '../../src/actions.js';
+import { ACTION_KINDS, type Action, type ActionKind } from '../../src/actions.js';
 import type { ActionContext, Driver, State } from '../../src/drivers/driver.js';
 import type { Device } from '../../src/inventory/types.js';
 import type { SecretResolver, Session } from '../../src/transports/types.js';
@@ -38,14 +38,7 @@ export interface ConformanceOptions {
   skip?: { reason: string; tests: ConformanceTest[] }[];
 }
 
-const ALL_KINDS: readonly ActionKind[] = [
-  'interface.disable',
-  'interface.enable',
-  'host.block',
-  'host.unblock',
-  'egress.block',
-  'egress.unblock',
-];
+const ALL_KINDS: readonly ActionKind[] = ACTION_KINDS;
 
 /** Sample actions of every kind, to check `supports` against. */
 const SAMPLES: Record<ActionKind, Action> = {
