@@ -22,8 +22,16 @@ describeLab('containment on the lab, proven by traffic', () => {
     expect(await reach('h1')).toBe(false);
     expect(await reach('h2')).toBe(false);
 
-    const rb = json(await firebreak(['rollback', result.runId, '--json'], env));
+    // A fresh process that has the journal and nothing else: no inventory, no playbooks.
+    const rb = json(
+      await firebreak(['rollback', result.runId, '--json'], {
+        FIREBREAK_JOURNAL: s.journal,
+        FIREBREAK_INVENTORY: '/nonexistent',
+        FIREBREAK_PLAYBOOKS: '/nonexistent',
+      }),
+    );
     expect(rb.state).toBe('rolled-back');
+    expect(await linkUp('fb-fw', 'eth-uplink')).toBe(true);
     expect(await reach('h1')).toBe(true); // 198.51.100.200 is behind fw's default route: it came back too
   });
 
