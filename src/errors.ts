@@ -24,8 +24,6 @@ export class InventoryInvalid extends kind('INVENTORY_INVALID') {}
 export class ParamInvalid extends kind('PARAM_INVALID') {}
 /** Planning failed (unknown target, unsupported action, ...). */
 export class PlanInvalid extends kind('PLAN_INVALID') {}
-/** The plan would cut the orchestrator's path to a device it still has to reach. */
-export class LockoutRefused extends kind('LOCKOUT_REFUSED') {}
 export class UnknownDriver extends kind('UNKNOWN_DRIVER') {}
 export class UnsupportedAction extends kind('UNSUPPORTED_ACTION') {}
 export class SecretUnavailable extends kind('SECRET_UNAVAILABLE') {}

@@ -18,7 +18,7 @@ export function die(err: unknown): never {
       ? `error [${errorCode(err)}]: ${msg}\n`
       : `internal error: ${redactor.text(String((err as Error)?.stack ?? err))}\n`,
   );
-  process.exit(err instanceof FirebreakError && err.code === 'LOCKOUT_REFUSED' ? EXIT.refused : EXIT.error);
+  process.exit(EXIT.error);
 }
 
 export function collectParam(value: string, previous: Record<string, string>): Record<string, string> {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describeAction } from '../actions.js';
+import { PlanInvalid } from '../errors.js';
 import type { Plan } from '../plan/types.js';
 import type { ActionResult, RunResult, RunState } from './events.js';
 import type { EngineDeps, RunOptions } from './engine.js';
@@ -12,7 +13,8 @@ import { runStage, type StageDeps } from './stage.js';
  * invariant 10). Stages run in order; the failure policy decides what follows a failed action.
  */
 export async function runPlanLocally(deps: EngineDeps, plan: Plan, opts: RunOptions): Promise<RunResult> {
-  if (plan.errors.length) throw new Error(`plan ${plan.id} has errors and cannot run: ${plan.errors.map((e) => e.message).join('; ')}`);
+  if (plan.errors.length)
+    throw new PlanInvalid(`plan ${plan.id} has errors and cannot run: ${plan.errors.map((e) => e.message).join('; ')}`);
   const runId = opts.runId ?? newRunId();
   const triggerAt = opts.triggerAt ?? deps.clock();
   const emit = opts.onEvent ?? (() => undefined);

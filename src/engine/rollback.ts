@@ -1,6 +1,6 @@
 import { describeAction, type Action } from '../actions.js';
 import type { ActionContext, State } from '../drivers/driver.js';
-import { errorCode, errorMessage, RunNotFound, VerifyMismatch } from '../errors.js';
+import { errorCode, errorMessage, RunNotFound, UnknownDriver, VerifyMismatch } from '../errors.js';
 import type { JournalEntry } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
 import type { ActionResult, RollbackResult, RunState } from './events.js';
@@ -106,7 +106,7 @@ async function revertOne(
   try {
     const device = plan.devices[intent.device]!;
     const driver = deps.drivers[intent.driver];
-    if (!driver) throw new Error(`driver ${intent.driver} is not available here (known: ${Object.keys(deps.drivers).join(', ')})`);
+    if (!driver) throw new UnknownDriver(`driver ${intent.driver} is not available here (known: ${Object.keys(deps.drivers).join(', ')})`);
     const ctx: ActionContext = { device, tag: intent.tag, timeoutMs: intent.timeoutMs };
     const session = await pool.get(device, driver.transport, intent.timeoutMs);
     const now = await withTimeout(driver.read(session, inverse, ctx), intent.timeoutMs, `read ${intent.device}`);

@@ -181,7 +181,7 @@ function connect(deps: StageDeps, pa: PlannedAction, driver: Driver): Promise<Se
   return deps.pool.get(deps.plan.devices[pa.device]!, driver.transport, pa.timeoutMs);
 }
 
-export async function fail(deps: StageDeps, pa: PlannedAction, phase: string, err: unknown, after?: State): Promise<void> {
+async function fail(deps: StageDeps, pa: PlannedAction, phase: string, err: unknown, after?: State): Promise<void> {
   const error = errorMessage(err);
   const code = errorCode(err);
   await deps.journal.append(deps.runId, 'action.failed', {

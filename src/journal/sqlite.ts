@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { JournalCorrupt } from '../errors.js';
 import { redactor as processRedactor, type Redactor } from '../secrets.js';
 import { canonicalJson, entryHash, verifyChain, type ChainHead } from './chain.js';
 import { runSummaries } from './runs.js';
@@ -72,7 +73,7 @@ export function openSqliteJournal(file: string, opts: SqliteJournalOptions = {})
     db.exec(SCHEMA);
     const v = db.pragma('user_version', { simple: true }) as number;
     if (v === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    else if (v !== SCHEMA_VERSION) throw new Error(`journal ${file}: schema version ${v}, this build knows ${SCHEMA_VERSION}`);
+    else if (v !== SCHEMA_VERSION) throw new JournalCorrupt(`journal ${file}: schema version ${v}, this build knows ${SCHEMA_VERSION}`);
   }).immediate();
   // From here SQLite's own busy wait is short: it blocks the event loop and backs off up to
   // 100 ms a sleep; appends wait for the lock asynchronously instead (see withWriteLock).
@@ -91,7 +92,7 @@ export function openSqliteJournal(file: string, opts: SqliteJournalOptions = {})
 
   const appendTx = db.transaction((runId: string, type: EntryType, data: Record<string, unknown>, ts: string): JournalEntry => {
     const head = readHead.get();
-    if (!head) throw new Error(`journal ${file}: head record missing; run verify`);
+    if (!head) throw new JournalCorrupt(`journal ${file}: head record missing; run verify`);
     const seq = head.seq + 1;
     const entry: JournalEntry = { seq, runId, ts, type, data, prevHash: head.hash, hash: '' };
     entry.hash = entryHash(entry.prevHash, entry);
