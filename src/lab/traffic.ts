@@ -1,22 +1,13 @@
 import { isIPv4 } from 'node:net';
+import { addressWithin } from '../address.js';
 import { LabError } from '../errors.js';
 import { nsExec } from './exec.js';
 import { LAB_PREFIXES } from './layout.js';
 
 /** Reachability checks from inside lab namespaces, aimed only at lab addresses. */
 
-function toInt(ip: string): number {
-  return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-}
-
 export function isLabAddress(address: string): boolean {
-  if (!isIPv4(address)) return false;
-  return LAB_PREFIXES.some((prefix) => {
-    const [net, len] = prefix.split('/') as [string, string];
-    const bits = Number(len);
-    const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-    return (toInt(address) & mask) >>> 0 === (toInt(net) & mask) >>> 0;
-  });
+  return isIPv4(address) && LAB_PREFIXES.some((prefix) => addressWithin(address, prefix));
 }
 
 /** One ping (1 s timeout) from `ns` to `address`; true when it answered. Refuses non-lab addresses. */

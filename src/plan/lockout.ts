@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
 import type { Action } from '../actions.js';
+import { addressWithin } from '../address.js';
 import type { Device, Inventory } from '../inventory/types.js';
 import type { PlannedAction } from './types.js';
 
@@ -61,26 +61,4 @@ function cutsSelf(action: Action, device: Device, inventory: Inventory): string 
     if (orch) return `blocking ${action.address} blocks the orchestrator's own address ${orch}`;
   }
   return null;
-}
-
-/** Is `address` equal to, or inside, `block` (an address or prefix)? IPv4 and IPv6. */
-export function addressWithin(address: string, block: string): boolean {
-  const [net, lenText] = block.split('/');
-  const v = isIP(address);
-  if (!net || v === 0 || isIP(net) !== v) return false;
-  const bits = v === 4 ? 32 : 128;
-  const len = lenText === undefined ? bits : Number(lenText);
-  const a = toBigInt(address, v);
-  const n = toBigInt(net, v);
-  const mask = len === 0 ? 0n : ((1n << BigInt(len)) - 1n) << BigInt(bits - len);
-  return (a & mask) === (n & mask);
-}
-
-function toBigInt(ip: string, v: number): bigint {
-  if (v === 4) return ip.split('.').reduce((acc, o) => (acc << 8n) + BigInt(Number(o)), 0n);
-  const [head = '', tail = ''] = ip.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = ip.includes('::') ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
-  return groups.reduce((acc, g) => (acc << 16n) + BigInt(parseInt(g || '0', 16)), 0n);
 }

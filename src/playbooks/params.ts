@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { ipToBigInt } from '../address.js';
 import { ParamInvalid } from '../errors.js';
 import type { ParamType, Playbook } from './types.js';
 
@@ -67,25 +68,6 @@ function ipv6Ok(v: string): boolean {
   return /^[0-9A-Fa-f:.]+$/.test(v) && v.includes(':') && isIPv6(v);
 }
 
-function ipv4ToBig(v: string): bigint {
-  return v.split('.').reduce((acc, o) => (acc << 8n) + BigInt(Number(o)), 0n);
-}
-
-function ipv6ToBig(v: string): bigint {
-  let text = v;
-  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
-  const m = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (m) {
-    const n = ipv4ToBig(m[2]!);
-    text = `${m[1]}${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
-  }
-  const [head = '', tail] = text.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
-  return groups.reduce((acc, g) => (acc << 16n) + BigInt(parseInt(g, 16)), 0n);
-}
-
 /** Reason a prefix is wrong, or undefined. `family` limits it to one address family. */
 function prefixProblem(v: string, family: 4 | 6 | 0): string | undefined {
   const parts = v.split('/');
@@ -100,7 +82,7 @@ function prefixProblem(v: string, family: 4 | 6 | 0): string | undefined {
   if (!v4 && !v6) return 'address part is not an IP address';
   const bits = v4 ? 32 : 128;
   if (len > bits) return `prefix length ${len} is longer than ${bits}`;
-  const n = v4 ? ipv4ToBig(addr) : ipv6ToBig(addr);
+  const n = ipToBigInt(addr);
   const hostMask = (1n << BigInt(bits - len)) - 1n;
   if ((n & hostMask) !== 0n) return 'host bits are set after the prefix length';
   return undefined;
