@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { resolvePaths } from '../cli/config.js';
 import { engineOn, planFromFiles } from '../cli/context.js';
 import { formatEvent, formatPlan } from '../cli/print.js';
+import { monotonicClock } from '../engine/engine.js';
 import { canReach, labUp } from '../lab/lab.js';
 import { redactor } from '../secrets.js';
 
@@ -27,7 +28,7 @@ async function main(): Promise<number> {
   say(`== 2. before: h1 ${await reach('fb-h1')} the internet (ping ${INTERNET})`);
 
   say('== 3. plan drop-internet-uplinks');
-  const triggerAt = performance.timeOrigin + performance.now(); // "contain!" said here: planning counts
+  const triggerAt = monotonicClock(); // "contain!" said here: planning counts
   const plan = await planFromFiles(paths, { playbook: 'drop-internet-uplinks', params: {} });
   say(formatPlan(plan).replace(/^/gm, '   '));
   const { engine, journal } = await engineOn(paths.journal);

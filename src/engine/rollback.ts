@@ -35,7 +35,7 @@ export async function rollbackRun(deps: EngineDeps, runId: string, opts: Rollbac
   await journal.append(runId, 'rollback.started', { by: opts.by, reason: opts.reason ?? '', actions: intents.map((i) => i.actionId) });
   await journal.append(runId, 'run.state', { state: 'rolling-back' });
   emit({ type: 'run', runId, state: 'rolling-back' });
-  const pool = new SessionPool(deps.openSession, deps.resolveSecret);
+  const pool = new SessionPool(deps.openSession, deps.resolveSecret, deps.clock);
   const results: ActionResult[] = [];
   try {
     const stages = [...new Set(intents.map((i) => i.stage))].sort((a, b) => b - a);

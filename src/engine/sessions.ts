@@ -13,7 +13,7 @@ export class SessionPool {
   constructor(
     private readonly opener: SessionOpener,
     private readonly resolveSecret: SecretResolver,
-    private readonly clock: () => number = () => performance.timeOrigin + performance.now(),
+    private readonly clock: () => number,
   ) {}
 
   get(device: Device, transport: 'ssh' | 'snmp', timeoutMs: number): Promise<Session> {
