@@ -9,6 +9,11 @@ let madeHere = false;
 
 export async function setup(): Promise<void> {
   const root = process.getuid?.() === 0;
+  if (process.env.FIREBREAK_NO_LAB === '1') {
+    if (process.env.CI === 'true') throw new Error('CI=true with FIREBREAK_NO_LAB=1: the lab tests must run in CI');
+    console.warn('[firebreak tests] FIREBREAK_NO_LAB=1: lab tests are skipped (simulator tests still run)');
+    return;
+  }
   if (!root) {
     if (process.env.CI === 'true') throw new Error('CI=true but not running as root: the lab tests must run in CI');
     console.warn('[firebreak tests] not root: lab tests (real sshd, snmpd, nftables in namespaces) are skipped');

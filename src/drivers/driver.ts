@@ -23,6 +23,12 @@ export interface ActionContext {
   tag: string;
   /** Per-command timeout. */
   timeoutMs: number;
+  /**
+   * Device-side auto-revert: when set (and the driver has `confirm`), `apply` arms the platform's
+   * own timer (Junos `commit confirmed`, IOS `configure terminal revert timer`, ...) so that the
+   * device undoes the change by itself unless `confirm` is called after the read-back verified it.
+   */
+  autoRevert?: { minutes: number };
 }
 
 export interface Driver {
@@ -43,4 +49,10 @@ export interface Driver {
    * already held, e.g. a port that was already down stays down after rollback).
    */
   invert(action: Action, before: State, ctx: ActionContext): Action | null;
+  /**
+   * Only on platforms with a device-side auto-revert: makes an armed change permanent. Called by
+   * the engine after the read-back verified the change. Idempotent: confirming when nothing is
+   * pending (already confirmed, or the timer already fired) succeeds and says so in its output.
+   */
+  confirm?(session: Session, action: Action, ctx: ActionContext): Promise<string>;
 }

@@ -66,3 +66,11 @@ export function checkMetric(deviceId: string, metric: unknown): void {
     throw new CommandRejected(`${deviceId}: route metric ${JSON.stringify(metric)} is not a 32-bit unsigned integer`);
   }
 }
+
+/** An 802.1Q VLAN id (1-4094). */
+export function checkVlan(deviceId: string, vlan: unknown, what = 'VLAN'): number {
+  if (typeof vlan !== 'number' || !Number.isInteger(vlan) || vlan < 1 || vlan > 4094) {
+    throw new CommandRejected(`${deviceId}: ${what} ${JSON.stringify(vlan)} is not a VLAN id (1-4094)`);
+  }
+  return vlan;
+}

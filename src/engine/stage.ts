@@ -80,7 +80,7 @@ async function prepareDevice(deps: StageDeps, actions: PlannedAction[]): Promise
   }
   const out: Pending[] = [];
   for (const pa of actions) {
-    const ctx: ActionContext = { device, tag: pa.tag, timeoutMs: pa.timeoutMs };
+    const ctx: ActionContext = { device, tag: pa.tag, timeoutMs: pa.timeoutMs, ...(pa.autoRevert ? { autoRevert: pa.autoRevert } : {}) };
     try {
       const before = await withTimeout(driver.read(session, pa.action, ctx), pa.timeoutMs, `${pa.id} read ${pa.device}`);
       if (driver.holds(pa.action, before, ctx)) {
@@ -99,6 +99,7 @@ async function prepareDevice(deps: StageDeps, actions: PlannedAction[]): Promise
         before,
         inverse,
         timeoutMs: pa.timeoutMs,
+        ...(pa.autoRevert ? { autoRevert: pa.autoRevert } : {}),
       });
       setResult(deps, pa, 'prepared');
       out.push({ pa, ctx, driver });
@@ -151,6 +152,11 @@ async function verifyDevice(deps: StageDeps, list: Pending[]): Promise<number[]>
       times.push(now);
       const ms = round(now - p.startedAt!);
       await deps.journal.append(deps.runId, 'action.verified', { actionId: p.pa.id, device: p.pa.device, after, ms });
+      if (p.pa.autoRevert && p.driver.confirm) {
+        // Only a verified change is confirmed; an unconfirmed one the device undoes by itself.
+        const output = await withTimeout(p.driver.confirm(session, p.pa.action, p.ctx), p.pa.timeoutMs, `${p.pa.id} confirm on ${p.pa.device}`);
+        await deps.journal.append(deps.runId, 'action.confirmed', { actionId: p.pa.id, device: p.pa.device, output });
+      }
       setResult(deps, p.pa, 'verified', { ms });
     } catch (err) {
       await fail(deps, p.pa, 'verify', err, after);

@@ -10,7 +10,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const DNS_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 const DNS_NAME = new RegExp(`^(?=.{1,253}$)${DNS_LABEL}(?:\\.${DNS_LABEL})*\\.?$`);
 const HOST_KEY = /^SHA256:[A-Za-z0-9+/]{43}$/;
-const ROLE_FIXED = ['uplink', 'mgmt', 'inter-site', 'access', 'trunk'];
+const ROLE_FIXED = ['uplink', 'mgmt', 'inter-site', 'access', 'trunk', 'outlet'];
 
 /** IPv4/IPv6 literal or DNS name (a name whose last label is all digits is a mistyped IPv4). */
 export function isManagementAddress(v: string): boolean {
@@ -58,6 +58,8 @@ const sshSchema = z
     user: z.string().regex(/^[A-Za-z0-9._][A-Za-z0-9._@-]{0,63}$/, 'must be a user name (letters, digits, . _ @ -)'),
     key: secretRef.optional(),
     password: secretRef.optional(),
+    /** The privileged-mode secret (IOS `enable`), asked for only by platforms that have one. */
+    enableSecret: secretRef.optional(),
     hostKey: z.string().regex(HOST_KEY, 'must be an OpenSSH fingerprint SHA256:<43 base64 characters> (ssh-keygen -lf key.pub)'),
     readyTimeoutMs: timeoutMs.default(5000),
     algorithms: z
@@ -117,6 +119,8 @@ export const deviceSchema = z.strictObject({
     via: z.array(z.string()).default([]),
   }),
   interfaces: z.record(z.string(), interfaceSchema),
+  /** Device-side auto-revert for every change on this device (platforms that have one; see the driver). */
+  autoRevert: z.strictObject({ minutes: z.number().int().min(1).max(60) }).optional(),
 });
 
 export type DeviceInput = z.output<typeof deviceSchema>;

@@ -10,6 +10,8 @@ export interface SshSettings {
   /** Private key reference (`file:PATH` or `env:NAME`). */
   key?: SecretRef;
   password?: SecretRef;
+  /** Privileged-mode secret (IOS `enable`), for platforms that ask for one. */
+  enableSecret?: SecretRef;
   /** Pinned host key, OpenSSH style: `SHA256:<base64 without padding>`. */
   hostKey: string;
   readyTimeoutMs: number;
@@ -53,6 +55,8 @@ export interface Device {
   snmp?: SnmpSettings;
   managementPath: ManagementPath;
   interfaces: Record<string, InterfaceSpec>;
+  /** Arm the platform's own auto-revert for every change here (IOS revert timer, Junos commit confirmed, ...). */
+  autoRevert?: { minutes: number };
   /** Where the device was defined, for error messages. */
   source?: string;
 }

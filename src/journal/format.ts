@@ -49,7 +49,9 @@ function summary(e: JournalEntry): string {
     case 'stage.struck':
       return `stage ${str(d.stage)} struck, cut skew ${str(d.cutSkewMs)} ms`;
     case 'action.intent':
-      return `${action(d.action)} (inverse: ${action(d.inverse)})`;
+      return `${action(d.action)} (inverse: ${action(d.inverse)})${isRecord(d.autoRevert) ? `, device auto-revert armed for ${str(d.autoRevert.minutes)} min` : ''}`;
+    case 'action.confirmed':
+      return 'auto-revert confirmed: the change stays';
     case 'action.already':
       return 'already in place, nothing changed';
     case 'action.applied':
@@ -106,4 +108,8 @@ function firstLine(v: unknown): string {
 function oneLine(s: string): string {
   const flat = s.replace(/[\r\n\t]+/g, ' ').replace(/[\x00-\x1f\x7f]/g, '');
   return flat.length > 160 ? `${flat.slice(0, 157)}...` : flat;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

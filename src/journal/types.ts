@@ -8,10 +8,11 @@
  *   run.state          { state, reason?, timeToContainMs?, notDone?: [{actionId, error}] }
  *   stage.prepared     { stage, ms }
  *   stage.struck       { stage, cutSkewMs, firstApplyAt, lastApplyAt }
- *   action.intent      { actionId, device, action, before, inverse }
+ *   action.intent      { actionId, device, action, before, inverse, autoRevert?: { minutes } (armed with the change) }
  *   action.already     { actionId, device, before }
  *   action.applied     { actionId, device, output }
  *   action.verified    { actionId, device, after, ms }
+ *   action.confirmed   { actionId, device, output }   (device-side auto-revert disarmed after the read-back)
  *   action.failed      { actionId, device, phase, code, error }
  *   rollback.started   { by, reason }
  *   action.reverted    { actionId, device, inverse, after, nothingToDo? }
@@ -28,6 +29,7 @@ export type EntryType =
   | 'action.already'
   | 'action.applied'
   | 'action.verified'
+  | 'action.confirmed'
   | 'action.failed'
   | 'rollback.started'
   | 'action.reverted'

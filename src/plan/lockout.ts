@@ -30,8 +30,9 @@ export function findLockouts(actions: PlannedAction[], inventory: Inventory): Lo
       findings.push({ actionId: pa.id, kind: 'self', cuts: [device.id], message: `${pa.id} (${pa.device}): ${self}` });
       continue;
     }
-    if (pa.action.kind !== 'interface.disable') continue;
-    const link = `${device.id}:${pa.action.interface}`;
+    const port = cutPort(pa.action);
+    if (port === null) continue;
+    const link = `${device.id}:${port}`;
     const reachedThrough = [...inventory.devices.values()].filter((d) => d.managementPath.via.includes(link)).map((d) => d.id);
     if (reachedThrough.length === 0) continue;
     const inPlan = reachedThrough.filter((id) => devicesInPlan.has(id));
@@ -40,7 +41,7 @@ export function findLockouts(actions: PlannedAction[], inventory: Inventory): Lo
       kind: 'upstream',
       cuts: reachedThrough,
       message:
-        `${pa.id} (${pa.device}): disabling ${link} cuts the management path to ${reachedThrough.join(', ')}` +
+        `${pa.id} (${pa.device}): ${pa.action.kind} ${link} cuts the management path to ${reachedThrough.join(', ')}` +
         (inPlan.length ? `; it runs after their actions (${inPlan.join(', ')})` : ''),
     });
   }
@@ -48,9 +49,10 @@ export function findLockouts(actions: PlannedAction[], inventory: Inventory): Lo
 }
 
 function cutsSelf(action: Action, device: Device, inventory: Inventory): string | null {
-  if (action.kind === 'interface.disable' && device.managementPath.interfaces.includes(action.interface)) {
+  const port = cutPort(action);
+  if (port !== null && device.managementPath.interfaces.includes(port)) {
     return (
-      `disabling ${action.interface} cuts the orchestrator's management connection to ${device.id} ` +
+      `${action.kind} ${port} cuts the orchestrator's management connection to ${device.id} ` +
       `(managementPath.interfaces: ${device.managementPath.interfaces.join(', ')}); it could not be verified or rolled back`
     );
   }
@@ -61,4 +63,17 @@ function cutsSelf(action: Action, device: Device, inventory: Inventory): string 
     if (orch) return `blocking ${action.address} blocks the orchestrator's own address ${orch}`;
   }
   return null;
+}
+
+/** The interface (or PDU outlet) an action takes out of service, or null when it cuts no link. */
+function cutPort(action: Action): string | null {
+  switch (action.kind) {
+    case 'interface.disable':
+    case 'port.vlan':
+      return action.interface;
+    case 'power.off':
+      return action.outlet;
+    default:
+      return null;
+  }
 }

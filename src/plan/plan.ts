@@ -70,6 +70,7 @@ export function makePlan(input: PlanInput): Plan {
           const actionId = `a${actions.length + 1}`;
           const tag = `fb:${id}:${actionId}`;
           const timeoutMs = step.timeoutMs ?? playbook.policy.timeoutMs;
+          const autoRevert = autoRevertFor(step, playbook, device, driver, at, warnings);
           actions.push({
             id: actionId,
             stage: planStage.index,
@@ -80,6 +81,7 @@ export function makePlan(input: PlanInput): Plan {
             commands: driver.render(action, { device, tag, timeoutMs }),
             timeoutMs,
             retries: step.retries ?? playbook.policy.retries,
+            ...(autoRevert ? { autoRevert } : {}),
           });
           planStage.actionIds.push(actionId);
         }
@@ -113,6 +115,21 @@ export function makePlan(input: PlanInput): Plan {
   };
 }
 
+/** The step's, else the playbook's, else the device's auto-revert; a warning when the platform has none. */
+function autoRevertFor(step: Step, playbook: Playbook, device: Device, driver: Driver, at: string, warnings: PlanIssue[]) {
+  const minutes = step.autoRevertMinutes ?? playbook.policy.autoRevertMinutes ?? device.autoRevert?.minutes;
+  if (minutes === undefined) return undefined;
+  if (!driver.confirm) {
+    warnings.push({
+      code: 'NO_AUTO_REVERT',
+      at,
+      message: `device ${device.id} (${driver.family}) has no device-side auto-revert: its changes are not armed`,
+    });
+    return undefined;
+  }
+  return { minutes };
+}
+
 export function newPlanId(): string {
   return `p${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 }
@@ -136,8 +153,15 @@ function expandStep(step: Step, params: Record<string, string>, inventory: Inven
   for (const { device, iface } of targets) {
     switch (step.action) {
       case 'interface.disable':
-        if (!iface) throw new FirebreakError(`${at}: interface.disable needs on.role or on.interface`);
-        out.push({ device, action: { kind: 'interface.disable', interface: iface } });
+      case 'port.vlan':
+      case 'power.off':
+        if (!iface) throw new FirebreakError(`${at}: ${step.action} needs on.role or on.interface`);
+        if (step.action === 'interface.disable') out.push({ device, action: { kind: 'interface.disable', interface: iface } });
+        else if (step.action === 'power.off') out.push({ device, action: { kind: 'power.off', outlet: iface } });
+        else {
+          if (!fields.vlan) throw new FirebreakError(`${at}: port.vlan needs with.vlan`);
+          out.push({ device, action: { kind: 'port.vlan', interface: iface, vlan: Number(fields.vlan) } });
+        }
         break;
       case 'host.block':
         if (!fields.address) {

@@ -43,6 +43,8 @@ export interface PlannedAction {
   commands: string[];
   timeoutMs: number;
   retries: number;
+  /** Device-side auto-revert armed with the change and confirmed after its read-back (Driver.confirm). */
+  autoRevert?: { minutes: number };
   /** Set when this action cuts a management path and --allow-lockout let it through. */
   lockoutOverride?: string;
 }

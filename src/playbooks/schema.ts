@@ -22,12 +22,17 @@ export interface ActionField {
 }
 export const ACTION_FIELDS: Record<ForwardActionKind, Record<string, ActionField>> = {
   'interface.disable': {},
+  'port.vlan': { vlan: { type: 'vlan', required: true, list: false } },
+  'power.off': {},
   'host.block': { address: { type: 'address', required: true, list: false } },
   'egress.block': {
     segment: { type: 'segment', required: true, list: false },
     allow: { type: 'prefix-list', required: false, list: true },
   },
 };
+
+/** Actions that target one interface (or a PDU outlet) of a device, chosen by role or by device:interface. */
+export const INTERFACE_ACTIONS: readonly ForwardActionKind[] = ['interface.disable', 'port.vlan', 'power.off'];
 
 /** Which parameter types a template may use where a value of a type is wanted. */
 const ADDRESS_LIKE: ParamType[] = ['ipv4', 'ipv6', 'ip', 'ipv4-prefix', 'ipv6-prefix', 'prefix', 'address'];
@@ -57,6 +62,7 @@ const paramType = z.enum(PARAM_TYPES, {
 });
 const timeoutMs = z.number().int().min(100).max(3_600_000);
 const retries = z.number().int().min(0).max(10);
+const autoRevertMinutes = z.number().int().min(1).max(60);
 const nonEmpty = (what: string) => z.array(z.string()).min(1, `must list at least one ${what}`);
 
 const selector = z.strictObject({
@@ -81,6 +87,7 @@ const step = z.strictObject({
     .default({}),
   timeoutMs: timeoutMs.optional(),
   retries: retries.optional(),
+  autoRevertMinutes: autoRevertMinutes.optional(),
 });
 
 export const playbookSchema = z.strictObject({
@@ -104,6 +111,7 @@ export const playbookSchema = z.strictObject({
       onFailure: z.enum(['continue', 'abort', 'rollback']).default('continue'),
       timeoutMs: timeoutMs.default(10_000),
       retries: retries.default(1),
+      autoRevertMinutes: autoRevertMinutes.optional(),
     })
     .default({ approval: 'none', onFailure: 'continue', timeoutMs: 10_000, retries: 1 }),
   stages: z
@@ -175,13 +183,14 @@ export function checkPlaybook(p: PlaybookInput, fileStem: string): SourceIssue[]
         if (problem) issues.push({ path: [...at, 'on', 'role'], message: problem });
       }
       if (on.interface !== undefined) value(on.interface, 'device-interface', [...at, 'on', 'interface']);
-      if (s.action === 'interface.disable') {
+      if (INTERFACE_ACTIONS.includes(s.action)) {
         if ((on.role === undefined) === (on.interface === undefined)) {
-          issues.push({ path: [...at, 'on'], message: 'interface.disable needs exactly one of on.role or on.interface' });
+          issues.push({ path: [...at, 'on'], message: `${s.action} needs exactly one of on.role or on.interface` });
         }
       } else {
         for (const k of ['role', 'interface'] as const) {
-          if (on[k] !== undefined) issues.push({ path: [...at, 'on', k], message: `on.${k} is only for interface.disable`, atKey: true });
+          if (on[k] !== undefined)
+            issues.push({ path: [...at, 'on', k], message: `on.${k} is only for ${INTERFACE_ACTIONS.join(', ')}`, atKey: true });
         }
       }
       const fields = ACTION_FIELDS[s.action];

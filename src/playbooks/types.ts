@@ -43,6 +43,8 @@ export interface Step {
   with: Record<string, string | string[]>;
   timeoutMs?: number;
   retries?: number;
+  /** Arm the device's own auto-revert for this step's changes (minutes); see Driver.confirm. */
+  autoRevertMinutes?: number;
 }
 
 export interface Stage {
@@ -59,7 +61,7 @@ export interface Playbook {
   title: string;
   description?: string;
   params: Record<string, ParamSpec>;
-  policy: { approval: 'none' | 'required'; onFailure: FailurePolicy; timeoutMs: number; retries: number };
+  policy: { approval: 'none' | 'required'; onFailure: FailurePolicy; timeoutMs: number; retries: number; autoRevertMinutes?: number };
   stages: Stage[];
   /** file path it was loaded from, and sha256 of its text (recorded in plans). */
   source: { file: string; sha256: string };

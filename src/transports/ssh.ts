@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { NodeSSH } from 'node-ssh';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import type { Device, SshSettings } from '../inventory/types.js';
-import type { ExecResult, SecretResolver, SshSession } from './types.js';
+import type { CliPlatform, CliShell, ExecResult, SecretResolver, SshSession } from './types.js';
 import { AuthFailed, DeviceTimeout, DeviceUnreachable, FirebreakError, HostKeyMismatch, InventoryInvalid } from '../errors.js';
 import { redactor } from '../secrets.js';
 
@@ -131,6 +131,14 @@ class NodeSshSession implements SshSession {
       clearTimeout(timer);
       this.running.delete(fail);
     }
+  }
+
+  execChannel(command: string, opts: { timeoutMs?: number; stdin?: string } = {}): Promise<ExecResult> {
+    return this.exec(command, opts);
+  }
+
+  cli(_platform: CliPlatform): Promise<CliShell> {
+    throw new Error('not yet');
   }
 
   async close(): Promise<void> {
