@@ -154,7 +154,11 @@ async function verifyDevice(deps: StageDeps, list: Pending[]): Promise<number[]>
       await deps.journal.append(deps.runId, 'action.verified', { actionId: p.pa.id, device: p.pa.device, after, ms });
       if (p.pa.autoRevert && p.driver.confirm) {
         // Only a verified change is confirmed; an unconfirmed one the device undoes by itself.
-        const output = await withTimeout(p.driver.confirm(session, p.pa.action, p.ctx), p.pa.timeoutMs, `${p.pa.id} confirm on ${p.pa.device}`);
+        const output = await withTimeout(
+          p.driver.confirm(session, p.pa.action, p.ctx),
+          p.pa.timeoutMs,
+          `${p.pa.id} confirm on ${p.pa.device}`,
+        );
         await deps.journal.append(deps.runId, 'action.confirmed', { actionId: p.pa.id, device: p.pa.device, output });
       }
       setResult(deps, p.pa, 'verified', { ms });
