@@ -22,7 +22,7 @@ function intent(i: number): Record<string, unknown> {
     actionId: `a${i}`,
     device: `access-${i % 7}`,
     action: { kind: 'interface.disable', interface: `swp${i % 48}` },
-    before: { admin: 'up', oper: 'up', routes: [{ dst: 'default', gateway: '192.0.2.1', metric: 10 }] },
+    before: { admin: 'up', oper: 'up', routes: [{ dst: 'default', gateway: '198.51.100.1', metric: 10 }] },
     inverse: { kind: 'interface.enable', interface: `swp${i % 48}`, routes: [] },
     output: 'ip link set dev swp1 down\n'.repeat(4),
   };

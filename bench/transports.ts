@@ -1,7 +1,7 @@
 /**
  * Transport latency against the running lab: SSH connect and per-command time to fw, SNMP
  * get/set to sw. Needs root and a lab that is up (`firebreak lab up`); it changes nothing that it
- * does not put back (swp2 goes down and up; a host.block on 192.0.2.99 is added and removed).
+ * does not put back (swp2 goes down and up; a host.block on 198.51.100.99 is added and removed).
  * Run: npx tsc -p tsconfig.json && node dist/bench/transports.js [rounds]
  */
 import { loadInventory } from '../src/inventory/load.js';
@@ -38,11 +38,11 @@ await measure('ssh exec `true` (fw)', rounds, () => ssh.exec('true'));
 await measure('linux read interface (ip -j link+route)', rounds, () =>
   linux.read(ssh, { kind: 'interface.disable', interface: 'eth-uplink' }, fwCtx),
 );
-await measure('linux read nft chain (nft -j)', rounds, () => linux.read(ssh, { kind: 'host.block', address: '192.0.2.99' }, fwCtx));
+await measure('linux read nft chain (nft -j)', rounds, () => linux.read(ssh, { kind: 'host.block', address: '198.51.100.99' }, fwCtx));
 const hadTable = (await ssh.exec('nft list table inet firebreak')).code === 0;
 await measure('linux host.block + unblock (2 nft -f, 1 read)', Math.min(rounds, 10), async () => {
-  await linux.apply(ssh, { kind: 'host.block', address: '192.0.2.99' }, fwCtx);
-  await linux.apply(ssh, { kind: 'host.unblock', address: '192.0.2.99' }, fwCtx);
+  await linux.apply(ssh, { kind: 'host.block', address: '198.51.100.99' }, fwCtx);
+  await linux.apply(ssh, { kind: 'host.unblock', address: '198.51.100.99' }, fwCtx);
 });
 if (!hadTable) await ssh.exec('nft delete table inet firebreak');
 await ssh.close();

@@ -225,7 +225,7 @@ describe('parameter validation', () => {
     ['prefix', '198.51.100.0/24'],
     ['address', '10.20.0.11'],
     ['address', '10.20.0.0/16'],
-    ['prefix-list', '203.0.113.10,198.51.100.0/24,2001:db8::/48'],
+    ['prefix-list', '10.1.2.3,198.51.100.0/24,2001:db8::/48'],
     ['interface', 'Gi1/0/7'],
     ['interface', 'ge-0/0/0:1'],
     ['device-interface', 'access-3:Gi1/0/7'],
@@ -309,9 +309,9 @@ describe('parameter validation', () => {
     expect(validateParams(seg, { segment: 'lan' })).toEqual({ segment: 'lan' });
     const withDefault = {
       ...seg,
-      params: { ...seg.params, allow: { type: 'prefix-list' as const, required: false, default: '192.0.2.0/24' } },
+      params: { ...seg.params, allow: { type: 'prefix-list' as const, required: false, default: '10.66.0.0/24' } },
     };
-    expect(validateParams(withDefault, { segment: 'lan' })).toEqual({ segment: 'lan', allow: '192.0.2.0/24' });
+    expect(validateParams(withDefault, { segment: 'lan' })).toEqual({ segment: 'lan', allow: '10.66.0.0/24' });
   });
 
   it('refuses non-string values and prototype keys without crashing', async () => {

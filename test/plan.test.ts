@@ -56,7 +56,7 @@ describe('planner', () => {
   });
 
   it('refuses to block a device management address or the orchestrator', async () => {
-    const p = await plan(join(shipped, 'isolate-host.yaml'), { address: '192.0.2.2' });
+    const p = await plan(join(shipped, 'isolate-host.yaml'), { address: '10.9.0.2' });
     expect(p.errors[0]!.message).toMatch(/management address of edge/);
   });
 

@@ -1,4 +1,4 @@
-import { ACTION_KINDS, type Action, type StaticRoute } from '../actions.js';
+import type { Action, ActionKind, StaticRoute } from '../actions.js';
 import type { Session, SshSession } from '../transports/types.js';
 import type { ActionContext, Driver, State } from './driver.js';
 import { CommandRejected, UnsupportedAction } from '../errors.js';
@@ -10,8 +10,15 @@ import { deleteLines, ENSURE_LINES, listRules, parseComment, renderScript, runSc
  * Linux router / firewall / bridge over SSH: iproute2 for links and routes, nftables (own table
  * `inet firebreak`) for blocks. Read-back uses `ip -j` and `nft -j` JSON.
  */
-/** A Linux box can do every action kind. */
-const SUPPORTS = ACTION_KINDS;
+/** A Linux box does links and filters; switch-port VLANs and PDU outlets are other families' work. */
+const SUPPORTS = [
+  'interface.disable',
+  'interface.enable',
+  'host.block',
+  'host.unblock',
+  'egress.block',
+  'egress.unblock',
+] as const satisfies readonly ActionKind[];
 
 /** Linux IFNAMSIZ is 16 bytes including the terminator. */
 const LINUX_IFNAME_MAX = 15;

@@ -6,7 +6,7 @@ import type { Plan } from '../plan/types.js';
 import type { ActionResult, RollbackResult, RunState } from './events.js';
 import type { EngineDeps, RollbackOptions } from './engine.js';
 import { SessionPool } from './sessions.js';
-import { withTimeout } from './timeout.js';
+import { withTimeout } from '../timeout.js';
 
 interface Intent {
   actionId: string;

@@ -1,6 +1,6 @@
 import type { Device } from '../inventory/types.js';
 import type { SecretResolver, Session } from '../transports/types.js';
-import { withTimeout } from './timeout.js';
+import { withTimeout } from '../timeout.js';
 
 export type SessionOpener = (device: Device, transport: 'ssh' | 'snmp', resolveSecret: SecretResolver) => Promise<Session>;
 

@@ -6,7 +6,7 @@ import type { Plan, PlannedAction, PlanStage } from '../plan/types.js';
 import type { Session } from '../transports/types.js';
 import type { ActionResult, EventSink } from './events.js';
 import type { SessionPool } from './sessions.js';
-import { withTimeout } from './timeout.js';
+import { withTimeout } from '../timeout.js';
 
 export interface StageDeps {
   runId: string;

@@ -55,7 +55,8 @@ const stringList = z.array(z.string().min(1).max(128));
 const sshSchema = z
   .strictObject({
     port: port.default(22),
-    user: z.string().regex(/^[A-Za-z0-9._][A-Za-z0-9._@-]{0,63}$/, 'must be a user name (letters, digits, . _ @ -)'),
+    // `+` for RouterOS login options (admin+cte: no colours, no terminal detection).
+    user: z.string().regex(/^[A-Za-z0-9._][A-Za-z0-9._@+-]{0,63}$/, 'must be a user name (letters, digits, . _ @ + -)'),
     key: secretRef.optional(),
     password: secretRef.optional(),
     /** The privileged-mode secret (IOS `enable`), asked for only by platforms that have one. */

@@ -5,6 +5,9 @@ import type { Device, SshSettings } from '../inventory/types.js';
 import type { CliPlatform, CliShell, ExecResult, SecretResolver, SshSession } from './types.js';
 import { AuthFailed, DeviceTimeout, DeviceUnreachable, FirebreakError, HostKeyMismatch, InventoryInvalid } from '../errors.js';
 import { redactor } from '../secrets.js';
+import { withTimeout } from '../timeout.js';
+import { openCliShell } from './cli-shell.js';
+import { PersistentShell } from './shell-exec.js';
 
 /** OpenSSH-style fingerprint of a raw host key blob: `SHA256:<base64 without padding>`. */
 export function sshFingerprint(key: Buffer): string {
@@ -38,8 +41,11 @@ export async function openSsh(device: Device, resolveSecret: SecretResolver): Pr
     },
   };
   if (s.key) config.privateKey = await resolveSecret(s.key);
-  else if (s.password) config.password = await resolveSecret(s.password);
-  else throw new InventoryInvalid(`device ${device.id}: ssh needs a key or a password reference`);
+  else if (s.password) {
+    config.password = await resolveSecret(s.password);
+    // Many network devices offer keyboard-interactive only; node-ssh answers its password prompt.
+    (config as ConnectConfig & { tryKeyboard?: boolean }).tryKeyboard = true;
+  } else throw new InventoryInvalid(`device ${device.id}: ssh needs a key or a password reference`);
   const algorithms = legacyAlgorithms(s);
   if (algorithms) config.algorithms = algorithms;
 
@@ -50,7 +56,8 @@ export async function openSsh(device: Device, resolveSecret: SecretResolver): Pr
     ssh.dispose();
     throw connectError(err, device, where, s.hostKey, presented);
   }
-  return new NodeSshSession(ssh, where);
+  const enableSecret = s.enableSecret;
+  return new NodeSshSession(ssh, where, device.id, enableSecret ? () => resolveSecret(enableSecret) : undefined);
 }
 
 /** Maps a connect failure to the error tree; library text is scrubbed of known secrets. */
@@ -81,9 +88,14 @@ class NodeSshSession implements SshSession {
   private dropped: Error | undefined;
   private readonly running = new Set<(err: Error) => void>();
 
+  private shell: Promise<PersistentShell> | undefined;
+  private cliShell: { platform: string; shell: Promise<CliShell> } | undefined;
+
   constructor(
     private readonly ssh: NodeSSH,
     private readonly where: string,
+    private readonly deviceId: string,
+    private readonly enableSecret?: () => Promise<string>,
   ) {
     const conn = ssh.connection!;
     // Small request packets (channel open, exec, EOF) otherwise wait on Nagle + delayed ACK (~40 ms each).
@@ -99,6 +111,42 @@ class NodeSshSession implements SshSession {
   }
 
   async exec(command: string, opts: { timeoutMs?: number; stdin?: string } = {}): Promise<ExecResult> {
+    if (this.dropped) throw new DeviceUnreachable(`${this.where}: connection lost (${redactor.text(this.dropped.message)})`);
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
+    let shell = this.shell ? await this.shell.catch(() => undefined) : undefined;
+    if (!shell || shell.dead) {
+      this.shell = this.openChannel(timeoutMs, 'exec /bin/sh', false).then((c) => new PersistentShell(c, this.where));
+      shell = await this.shell;
+    }
+    return shell.run(command, { timeoutMs, stdin: opts.stdin });
+  }
+
+  async cli(platform: CliPlatform): Promise<CliShell> {
+    if (this.dropped) throw new DeviceUnreachable(`${this.where}: connection lost (${redactor.text(this.dropped.message)})`);
+    const cached = this.cliShell?.platform === platform.name ? await this.cliShell.shell.catch(() => undefined) : undefined;
+    if (cached && !cached.broken) return cached;
+    const shell = this.openChannel(DEFAULT_EXEC_TIMEOUT_MS, '', true).then((c) =>
+      openCliShell(c, platform, { where: this.where, deviceId: this.deviceId, enableSecret: this.enableSecret }),
+    );
+    this.cliShell = { platform: platform.name, shell };
+    return shell;
+  }
+
+  /** An exec channel running `command`, or (pty) an interactive PTY shell. */
+  private openChannel(timeoutMs: number, command: string, pty: boolean): Promise<ClientChannel> {
+    const conn = this.ssh.connection!;
+    const opened = new Promise<ClientChannel>((resolve, reject) => {
+      const cb = (err: Error | undefined, channel: ClientChannel) =>
+        err
+          ? reject(new DeviceUnreachable(`${this.where}: cannot open a ${pty ? 'shell' : 'session'} (${redactor.text(err.message)})`))
+          : resolve(channel);
+      if (pty) conn.shell({ term: 'vt100', cols: 511, rows: 24, width: 0, height: 0 }, cb);
+      else conn.exec(command, cb);
+    });
+    return withTimeout(opened, timeoutMs, `open a session channel on ${this.deviceId}`);
+  }
+
+  async execChannel(command: string, opts: { timeoutMs?: number; stdin?: string } = {}): Promise<ExecResult> {
     if (this.dropped) throw new DeviceUnreachable(`${this.where}: connection lost (${redactor.text(this.dropped.message)})`);
     const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
     let channel: ClientChannel | undefined;
@@ -133,16 +181,9 @@ class NodeSshSession implements SshSession {
     }
   }
 
-  execChannel(command: string, opts: { timeoutMs?: number; stdin?: string } = {}): Promise<ExecResult> {
-    return this.exec(command, opts);
-  }
-
-  cli(_platform: CliPlatform): Promise<CliShell> {
-    throw new Error('not yet');
-  }
-
   async close(): Promise<void> {
     this.dropped ??= new Error('session closed');
+    this.shell?.then((sh) => sh.close()).catch(() => undefined);
     this.ssh.dispose();
   }
 }

@@ -44,10 +44,14 @@ const ALL_KINDS: readonly ActionKind[] = ACTION_KINDS;
 const SAMPLES: Record<ActionKind, Action> = {
   'interface.disable': { kind: 'interface.disable', interface: 'eth0' },
   'interface.enable': { kind: 'interface.enable', interface: 'eth0' },
-  'host.block': { kind: 'host.block', address: '192.0.2.7' },
-  'host.unblock': { kind: 'host.unblock', address: '192.0.2.7' },
+  'host.block': { kind: 'host.block', address: '198.51.100.7' },
+  'host.unblock': { kind: 'host.unblock', address: '198.51.100.7' },
   'egress.block': { kind: 'egress.block', segment: 'lan', interfaces: ['eth0'], uplinks: ['eth1'], allow: [] },
   'egress.unblock': { kind: 'egress.unblock', segment: 'lan' },
+  'port.vlan': { kind: 'port.vlan', interface: 'eth0', vlan: 999 },
+  'port.restore': { kind: 'port.restore', interface: 'eth0', mode: 'access', vlan: 10, voiceVlan: null },
+  'power.off': { kind: 'power.off', outlet: 'outlet-1' },
+  'power.on': { kind: 'power.on', outlet: 'outlet-1' },
 };
 
 /** What the engine does for one action: read, skip if it holds, apply, read back, verify. */

@@ -1,4 +1,4 @@
-import { DeviceTimeout } from '../errors.js';
+import { DeviceTimeout } from './errors.js';
 
 /** Rejects with DeviceTimeout when `work` takes longer than `ms`. */
 export async function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
