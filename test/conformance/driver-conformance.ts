@@ -6,6 +6,7 @@ import type { SecretResolver, Session } from '../../src/transports/types.js';
 import { CommandRejected, UnsupportedAction, VerifyMismatch } from '../../src/errors.js';
 import { resolveSecret as defaultResolver } from '../../src/secrets.js';
 import { openSession } from '../../src/transports/connect.js';
+import { EXTENDED_TESTS, type ExtendedOptions, extendedCases } from './extended-cases.js';
 
 /**
  * The one suite every driver passes, against a real device (lab or simulator). Each test can
@@ -21,6 +22,7 @@ export const CONFORMANCE_TESTS = [
   'unknown interface',
   'hostile interface name',
   'unsupported actions',
+  ...EXTENDED_TESTS,
 ] as const;
 export type ConformanceTest = (typeof CONFORMANCE_TESTS)[number];
 
@@ -36,12 +38,24 @@ export interface ConformanceOptions {
   /** Puts the device back as it was before each test. */
   restore?: () => Promise<void>;
   skip?: { reason: string; tests: ConformanceTest[] }[];
+  /** More cases (VLANs, filters, power, faults, auto-revert): see extended-cases.ts for what each needs. */
+  extended?: ExtendedOptions;
 }
 
 const ALL_KINDS: readonly ActionKind[] = ACTION_KINDS;
+/** The cases that need a port the suite may take down. */
+const PORT_TESTS: readonly ConformanceTest[] = [
+  'read is plain JSON',
+  'disable holds after apply',
+  'idempotent',
+  'invert restores an up port',
+  'invert of a down port is null',
+  'unknown interface',
+  'hostile interface name',
+];
 
 /** Sample actions of every kind, to check `supports` against. */
-const SAMPLES: Record<ActionKind, Action> = {
+export const SAMPLES: Record<ActionKind, Action> = {
   'interface.disable': { kind: 'interface.disable', interface: 'eth0' },
   'interface.enable': { kind: 'interface.enable', interface: 'eth0' },
   'host.block': { kind: 'host.block', address: '198.51.100.7' },
@@ -83,8 +97,9 @@ export function runDriverConformance(opts: ConformanceOptions): void {
   const resolve = opts.resolveSecret ?? defaultResolver;
   const skipped = new Map<string, string>();
   for (const s of opts.skip ?? []) for (const t of s.tests) skipped.set(t, s.reason);
-  const test = (name: ConformanceTest, fn: () => Promise<void>) => {
-    const reason = skipped.get(name);
+  const noPorts = driver.supports.includes('interface.disable') ? undefined : `${driver.family} has no interface.disable`;
+  const test = (name: ConformanceTest, fn: () => Promise<void>, notApplicable?: string) => {
+    const reason = skipped.get(name) ?? notApplicable ?? (PORT_TESTS.includes(name) ? noPorts : undefined);
     if (reason) {
       console.warn(`[skip] ${opts.name}: ${name}: ${reason}`);
       it.skip(`${name} (skipped: ${reason})`, fn);
@@ -193,6 +208,8 @@ export function runDriverConformance(opts: ConformanceOptions): void {
       }
       expect(await readPort()).toEqual(before);
     });
+
+    extendedCases({ driver, name: opts.name, resolve, device: () => device, session: () => session, test, opts: opts.extended ?? {} });
 
     test('unsupported actions', async () => {
       expect(driver.supports.length).toBeGreaterThan(0);
