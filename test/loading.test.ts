@@ -106,7 +106,12 @@ describe('shipped files', () => {
     }
     const host = all.find((p) => p.id === 'isolate-host')!;
     expect(host.stages.map((s) => s.when)).toEqual(['address', 'port']);
-    expect(host.stages[1]!.steps[0]).toEqual({ action: 'interface.disable', on: { interface: '${port}' }, with: {} });
+    expect(host.stages[1]!.steps[0]).toEqual({
+      action: 'port.vlan',
+      on: { interface: '${port}' },
+      with: { vlan: '${quarantineVlan}' },
+      fallback: 'interface.disable',
+    });
     const uplinks = all.find((p) => p.id === 'drop-internet-uplinks')!;
     expect(uplinks.stages[0]!.steps[0]!.on).toEqual({ role: 'uplink' });
     const seg = all.find((p) => p.id === 'isolate-segment')!;
@@ -289,10 +294,14 @@ describe('parameter validation', () => {
       'param "port" (device-interface): "sw:swp1\\nshutdown" is not a device:interface',
     );
     expect(() => validateParams(pb, { adress: '10.20.0.11' })).toThrow(
-      'unknown param "adress" for playbook isolate-host (known: address, port)',
+      'unknown param "adress" for playbook isolate-host (known: address, port, quarantineVlan)',
     );
-    expect(validateParams(pb, { address: '10.20.0.11' })).toEqual({ address: '10.20.0.11' });
-    expect(validateParams(pb, { address: '10.20.0.11', port: 'sw:swp1' })).toEqual({ address: '10.20.0.11', port: 'sw:swp1' });
+    expect(validateParams(pb, { address: '10.20.0.11' })).toEqual({ address: '10.20.0.11', quarantineVlan: '999' });
+    expect(validateParams(pb, { address: '10.20.0.11', port: 'sw:swp1' })).toEqual({
+      address: '10.20.0.11',
+      port: 'sw:swp1',
+      quarantineVlan: '999',
+    });
   });
 
   it('reports missing required params and every problem at once; applies defaults', async () => {

@@ -81,6 +81,16 @@ describe('planner', () => {
     expect(p.errors.map((e) => e.code)).toEqual(['NOTHING_TO_DO']);
   });
 
+  it('isolate-host by port: a switch that cannot move VLANs gets the fallback (port shut), and the plan says so', async () => {
+    const p = await plan(join(shipped, 'isolate-host.yaml'), { port: 'acc:Gi1/0/1' });
+    expect(p.errors).toEqual([]);
+    expect(p.actions.map((a) => a.action)).toEqual([{ kind: 'interface.disable', interface: 'Gi1/0/1' }]);
+    expect(p.warnings.map((w) => w.code)).toContain('FALLBACK');
+    expect(p.warnings.find((w) => w.code === 'FALLBACK')!.message).toMatch(
+      /acc \(snmp-ifmib\) cannot move Gi1\/0\/1 to VLAN 999: it is shut instead/,
+    );
+  });
+
   it('loads shipped playbooks by id', async () => {
     expect((await loadPlaybookById(shipped, 'isolate-segment')).params.segment?.type).toBe('segment');
   });

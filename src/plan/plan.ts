@@ -46,7 +46,9 @@ export function makePlan(input: PlanInput): Plan {
     stage.steps.forEach((step, ti) => {
       const at = `stages[${si}].steps[${ti}]`;
       try {
-        for (const { device, action } of expandStep(step, params, inventory, at, warnings)) {
+        for (const target of expandStep(step, params, inventory, at, warnings)) {
+          const { device } = target;
+          let { action } = target;
           const driver = drivers[device.driver];
           if (!driver) {
             errors.push({
@@ -55,6 +57,19 @@ export function makePlan(input: PlanInput): Plan {
               message: `device ${device.id}: unknown driver "${device.driver}" (known: ${Object.keys(drivers).join(', ')})`,
             });
             continue;
+          }
+          if (
+            !driver.supports.includes(action.kind) &&
+            step.fallback &&
+            action.kind === 'port.vlan' &&
+            driver.supports.includes(step.fallback)
+          ) {
+            warnings.push({
+              code: 'FALLBACK',
+              at,
+              message: `device ${device.id} (${driver.family}) cannot move ${action.interface} to VLAN ${action.vlan}: it is shut instead (fallback ${step.fallback})`,
+            });
+            action = { kind: step.fallback, interface: action.interface };
           }
           if (!driver.supports.includes(action.kind)) {
             errors.push({

@@ -88,6 +88,8 @@ const step = z.strictObject({
   timeoutMs: timeoutMs.optional(),
   retries: retries.optional(),
   autoRevertMinutes: autoRevertMinutes.optional(),
+  /** What to do instead on a device whose driver can't (a switch without VLAN control shuts the port). */
+  fallback: z.literal('interface.disable', { error: 'the only fallback is interface.disable' }).optional(),
 });
 
 export const playbookSchema = z.strictObject({
@@ -192,6 +194,13 @@ export function checkPlaybook(p: PlaybookInput, fileStem: string): SourceIssue[]
           if (on[k] !== undefined)
             issues.push({ path: [...at, 'on', k], message: `on.${k} is only for ${INTERFACE_ACTIONS.join(', ')}`, atKey: true });
         }
+      }
+      if (s.fallback !== undefined && s.action !== 'port.vlan') {
+        issues.push({
+          path: [...at, 'fallback'],
+          message: 'fallback is only for port.vlan (shut the port where the VLAN cannot be moved)',
+          atKey: true,
+        });
       }
       const fields = ACTION_FIELDS[s.action];
       for (const [key, v] of Object.entries(s.with)) {

@@ -45,6 +45,8 @@ export interface Step {
   retries?: number;
   /** Arm the device's own auto-revert for this step's changes (minutes); see Driver.confirm. */
   autoRevertMinutes?: number;
+  /** Used instead of `action` on a device whose driver does not support it (planned with a warning). */
+  fallback?: 'interface.disable';
 }
 
 export interface Stage {
