@@ -6,7 +6,7 @@ import { CommandRejected } from '../errors.js';
  * line or an nft comment without passing these checks again here.
  */
 
-const IFNAME = /^[A-Za-z][A-Za-z0-9._/:-]{0,63}$/;
+const IFNAME = /^[A-Za-z0-9][A-Za-z0-9._/:-]{0,63}$/;
 const TAG = /^[A-Za-z0-9:._-]{1,48}$/;
 const SEGMENT = /^[A-Za-z0-9._-]{1,32}$/;
 

@@ -10,7 +10,7 @@ import type { ParamType, Playbook } from './types.js';
 
 export const DEVICE_ID = /^[a-z][a-z0-9-]{0,31}$/;
 export const SEGMENT_NAME = /^[a-z][a-z0-9-]{0,31}$/;
-export const INTERFACE_NAME = /^[A-Za-z][A-Za-z0-9._/:-]{0,63}$/;
+export const INTERFACE_NAME = /^[A-Za-z0-9][A-Za-z0-9._/:-]{0,63}$/;
 
 const MAX_LEN = 2048;
 const MAX_LIST = 64;

@@ -46,6 +46,8 @@ export interface CliServerOptions {
   hostKey?: string;
   /** A new session's logic (its mode state); device state is shared by the vendor's closure. */
   logic: (user: string) => CliLogic;
+  /** The account a login name stands for (RouterOS: `admin+cte` is `admin` with console options). */
+  account?: (login: string) => string;
 }
 
 export interface CliServer {
@@ -104,13 +106,16 @@ export async function startCliServer(opts: CliServerOptions): Promise<CliServer>
   const clients = new Set<ssh2.Connection>();
 
   const server = new Server({ hostKeys: [pem], ...(spec.legacyOnly ? { algorithms: LEGACY_ALGORITHMS } : {}) }, (client) => {
+    // Echo, output and prompt go out as small writes: without this each waits on a delayed ACK (~40 ms).
+    (client as unknown as { setNoDelay(on: boolean): void }).setNoDelay(true);
     clients.add(client);
     client.on('close', () => clients.delete(client));
     client.on('error', () => undefined);
     let user = '';
     client.on('authentication', (ctx) => {
       user = ctx.username;
-      const good = (pw: string) => !faults.has('refuse-auth') && ctx.username === creds.user && pw === creds.password;
+      const account = opts.account ? opts.account(ctx.username) : ctx.username;
+      const good = (pw: string) => !faults.has('refuse-auth') && account === creds.user && pw === creds.password;
       if (ctx.method === 'password') return good(ctx.password) ? ctx.accept() : ctx.reject(['password', 'keyboard-interactive']);
       if (ctx.method === 'keyboard-interactive') {
         return ctx.prompt([{ prompt: 'Password: ', echo: false }], (answers) => (good(answers[0] ?? '') ? ctx.accept() : ctx.reject()));

@@ -108,12 +108,17 @@ class PtyCliShell implements CliShell {
       if (there.includes(this.level)) {
         const next = byName.get(there[there.indexOf(this.level) + 1]!)!;
         const answers: CliAnswer[] = [];
-        if (next.secretPrompt) {
-          if (!this.ctx.enableSecret)
-            throw new FirebreakError(`${this.ctx.deviceId}: ${next.name} mode asks for a secret: set ssh.enableSecret`);
+        // Many devices ask only when a secret is set on them: answer only what is configured; an
+        // unanswered question becomes a timeout that quotes it and names the setting.
+        if (next.secretPrompt && this.ctx.enableSecret) {
           answers.push({ prompt: next.secretPrompt, reply: `${await this.ctx.enableSecret()}${this.nl}` });
         }
-        await this.command(next.enter ?? '', { ...opts, answers }, true);
+        await this.command(next.enter ?? '', { ...opts, answers }, true).catch((err: unknown) => {
+          if (err instanceof DeviceTimeout && next.secretPrompt && !this.ctx.enableSecret) {
+            throw new DeviceTimeout(`${err.message} (${next.name} mode asks for a secret: set ssh.enableSecret)`);
+          }
+          throw err;
+        });
       } else {
         const cur = byName.get(here[here.length - 1]!)!;
         await this.command(cur.leave ?? 'exit', opts, true);

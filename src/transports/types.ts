@@ -48,8 +48,6 @@ export interface CliPlatform {
   errors: RegExp[];
   /** Lines to drop from output before a driver sees it (Junos `[edit]`, `{master:0}`). */
   noise?: RegExp[];
-  /** Appended to the login user (RouterOS `+cte` turns colours and terminal detection off). */
-  userSuffix?: string;
   /** Line ending to send (default `\n`). */
   newline?: string;
 }

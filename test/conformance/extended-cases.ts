@@ -137,7 +137,12 @@ export function extendedCases(s: Suite): void {
       expect(during.rules.length).toBeGreaterThan(before.rules.length);
       // Nothing of the operator's was removed or changed.
       for (const rule of before.rules) expect(during.rules).toContainEqual(rule);
-      expect(during.rules.filter((x) => !before.rules.some((b) => b.id === x.id && b.text === x.text)).map((x) => x.text).join('\n')).toContain(BLOCKED);
+      expect(
+        during.rules
+          .filter((x) => !before.rules.some((b) => b.id === x.id && b.text === x.text))
+          .map((x) => x.text)
+          .join('\n'),
+      ).toContain(BLOCKED);
       expect((await converge(driver, s.session(), block, ctx('fb:conf:b1'))).outcome).toBe('already');
       const inverse = driver.invert(block, r.before, ctx());
       expect(inverse).toEqual({ kind: 'host.unblock', address: BLOCKED });
@@ -181,7 +186,6 @@ export function extendedCases(s: Suite): void {
     },
     can('power.off') ?? noSim ?? needs(opts.outlet, 'no outlet given'),
   );
-
 
   test(
     "a refused command surfaces in the device's words",
@@ -247,7 +251,9 @@ export function extendedCases(s: Suite): void {
     driver.transport === 'ssh' ? undefined : 'SNMP has no host key',
   );
 
-  const noRevert = driver.confirm ? (noSim ?? noSample ?? needs(opts.autoRevertWaitMs, 'no autoRevertWaitMs given')) : `${driver.family} has no device-side auto-revert`;
+  const noRevert = driver.confirm
+    ? (noSim ?? noSample ?? needs(opts.autoRevertWaitMs, 'no autoRevertWaitMs given'))
+    : `${driver.family} has no device-side auto-revert`;
   test(
     'auto-revert: an unconfirmed change is undone by the device',
     async () => {
