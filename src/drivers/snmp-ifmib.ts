@@ -91,7 +91,7 @@ function unsupported(action: unknown, ctx: ActionContext): never {
 }
 
 /** Walks ifName, then ifDescr when ifName lacks the name; unknown names list a few known ones. */
-async function resolveIfIndex(snmp: SnmpSession, ctx: ActionContext, name: string): Promise<number> {
+export async function resolveIfIndex(snmp: SnmpSession, ctx: ActionContext, name: string): Promise<number> {
   let names = indexCache.get(snmp);
   if (!names?.has(name)) {
     names = await namesFrom(snmp, IF_NAME);
@@ -116,6 +116,6 @@ async function namesFrom(snmp: SnmpSession, column: string): Promise<Map<string,
   return out;
 }
 
-function text(v: SnmpValue): string {
+export function text(v: SnmpValue): string {
   return Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
 }

@@ -78,6 +78,8 @@ export interface SimDeviceSpec {
   sshPort?: number;
   snmpPort?: number;
   ports: SimPortSpec[];
+  /** snmp-pdu: which outlet MIB the PDU speaks (APC PowerNet-MIB or CyberPower CPS-MIB; default apc). */
+  pduMib?: 'apc' | 'cyberpower';
   /** Offer only legacy algorithms (diffie-hellman-group1-sha1, ssh-rsa, aes128-cbc, hmac-sha1). */
   legacyOnly?: boolean;
   /** Close the connection after one exec command, as IOS does. */
