@@ -1,0 +1,363 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { converge, runDriverConformance } from './conformance/driver-conformance.js';
+import type { Action } from '../src/actions.js';
+import { aristaEos, EOS_PLATFORM } from '../src/drivers/arista-eos.js';
+import type { ActionContext } from '../src/drivers/driver.js';
+import { getDriver } from '../src/drivers/registry.js';
+import { CommandRejected, DeviceTimeout, DeviceUnreachable, HostKeyMismatch } from '../src/errors.js';
+import type { Device } from '../src/inventory/types.js';
+import { aristaEosSim } from '../src/sim/arista-eos.js';
+import { simulators } from '../src/sim/registry.js';
+import type { RunningSim, SimDeviceSpec } from '../src/sim/types.js';
+import { openSession } from '../src/transports/connect.js';
+import type { SshSession } from '../src/transports/types.js';
+import { resolveSecret } from '../src/secrets.js';
+
+/** Simulated EOS switches, each on its own loopback address; tests assert on the sim's snapshot and the driver's read-back. */
+const PASSWORD = 'eos-sim-pass-4Kx9';
+const ENABLE = 'eos-enable-8Zp3';
+process.env.FB_TEST_ARISTA_EOS_PW = PASSWORD;
+process.env.FB_TEST_ARISTA_EOS_EN = ENABLE;
+const creds = { user: 'admin', password: PASSWORD };
+
+function spec(address: string, extra: Partial<SimDeviceSpec> = {}): SimDeviceSpec {
+  return {
+    id: `eos-${address.split('.').pop()}`,
+    family: 'arista-eos',
+    site: 'lab',
+    hostname: 'leaf-1.dc-2.example',
+    address,
+    sshPort: 10022,
+    minuteMs: 200,
+    ports: [
+      { name: 'Ethernet1', roles: ['uplink'], mode: 'trunk' },
+      { name: 'Ethernet2', roles: ['segment:lan'], vlan: 20 },
+      { name: 'Ethernet5', vlan: 10, voiceVlan: 40, mode: 'trunk phone' },
+      { name: 'Ethernet6', vlan: 10 },
+      { name: 'Ethernet8', adminUp: false, vlan: 10 },
+    ],
+    ...extra,
+  };
+}
+
+function deviceFor(sim: RunningSim, extra: { hostKey?: string; enable?: boolean } = {}): Device {
+  return {
+    id: sim.spec.id,
+    site: 'lab',
+    driver: 'arista-eos',
+    address: sim.spec.address,
+    tags: [],
+    ssh: {
+      port: 10022,
+      user: 'admin',
+      password: 'env:FB_TEST_ARISTA_EOS_PW',
+      ...(extra.enable ? { enableSecret: 'env:FB_TEST_ARISTA_EOS_EN' } : {}),
+      hostKey: extra.hostKey ?? sim.hostKey!,
+      readyTimeoutMs: 5000,
+    },
+    managementPath: { interfaces: [], via: [] },
+    interfaces: { Ethernet1: { roles: ['uplink'] }, Ethernet2: { roles: ['segment:lan'] }, Ethernet6: { roles: ['access'] } },
+  };
+}
+const ctxOf = (device: Device, tag = 'fb:p1a2b:a3', timeoutMs = 5000): ActionContext => ({ device, tag, timeoutMs });
+const open = async (sim: RunningSim, extra: { enable?: boolean } = {}) =>
+  (await openSession(deviceFor(sim, extra), 'ssh', resolveSecret)) as SshSession;
+
+let main: RunningSim;
+let edge: RunningSim;
+beforeAll(async () => {
+  main = await aristaEosSim(spec('127.0.12.11'), creds, {});
+  edge = await aristaEosSim(
+    spec('127.0.12.12', { hostname: 'spine-2.pod-a.example', banner: 'Authorized access only.\nAll sessions are logged.' }),
+    { ...creds, enableSecret: ENABLE },
+    {},
+  );
+});
+afterAll(async () => {
+  await main?.stop();
+  await edge?.stop();
+});
+
+describe('arista-eos registration', () => {
+  it('is in both registries', () => {
+    expect(getDriver('arista-eos')).toBe(aristaEos);
+    expect(simulators['arista-eos']).toBe(aristaEosSim);
+  });
+});
+
+runDriverConformance({
+  name: 'arista-eos @ sim',
+  driver: aristaEos,
+  device: async () => deviceFor(main),
+  interface: 'Ethernet6',
+  adminUp: async (i) => main.control.snapshot().ports[i]!.adminUp,
+  restore: async () => main.control.reset(),
+  extended: {
+    sim: {
+      snapshot: () => main.control.snapshot(),
+      inject: (f) => main.control.inject(f),
+      clearFaults: () => main.control.clearFaults(),
+      reset: () => main.control.reset(),
+      setLatency: (ms) => main.control.setLatency(ms),
+    },
+    deviceWords: /% Invalid input \(at token 0: 'show'\)/,
+    vlanPort: 'Ethernet5',
+    trunkPort: 'Ethernet1',
+    quarantineVlan: 999,
+    autoRevertWaitMs: 450,
+  },
+});
+
+describe('arista-eos driver against the simulator', () => {
+  let ssh: SshSession;
+  let ctx: ActionContext;
+  beforeAll(async () => {
+    ssh = await open(main);
+    ctx = ctxOf(deviceFor(main));
+  });
+  afterAll(async () => ssh?.close());
+  const reset = () => main.control.reset();
+
+  it('interface.disable shows in the running config and the JSON read-back; Et6 and Ethernet6 are the same port', async () => {
+    reset();
+    const r = await converge(aristaEos, ssh, { kind: 'interface.disable', interface: 'Et6' }, ctx);
+    expect(r.before).toEqual({ interface: 'Et6', adminUp: true });
+    expect(main.control.snapshot().ports['Ethernet6']!.adminUp).toBe(false);
+    expect(main.control.snapshot().config).toMatch(/interface Ethernet6\n {3}shutdown\n {3}switchport access vlan 10\n/);
+    const sh = await ssh.cli(EOS_PLATFORM);
+    expect(sh.hostname).toBe('leaf-1.dc-2.example');
+    expect(sh.level).toBe('privileged');
+    expect(await sh.send('show running-config interfaces Ethernet6')).toBe(
+      'interface Ethernet6\n   shutdown\n   switchport access vlan 10',
+    );
+    expect(await sh.send('show interfaces status')).toMatch(/^Port {7}Name {19}Status {7}Vlan {8}Duplex {2}Speed Type\nEt1 .*trunk/);
+  });
+
+  it('port.vlan moves a phone port to the quarantine VLAN without its phone VLAN; port.restore puts back exactly what was there', async () => {
+    reset();
+    const before = main.control.snapshot();
+    const action: Action = { kind: 'port.vlan', interface: 'Ethernet5', vlan: 999 };
+    const r = await converge(aristaEos, ssh, action, ctx);
+    expect(r.before).toEqual({ interface: 'Ethernet5', mode: 'trunk phone', vlan: 10, voiceVlan: 40 });
+    expect(main.control.snapshot().ports['Ethernet5']).toEqual({ adminUp: true, mode: 'access', vlan: 999, voiceVlan: null });
+    expect((await converge(aristaEos, ssh, action, ctxOf(ctx.device, 'fb:other:a1'))).outcome).toBe('already');
+    const inverse = aristaEos.invert(action, r.before, ctx)!;
+    expect(inverse).toEqual({ kind: 'port.restore', interface: 'Ethernet5', mode: 'trunk phone', vlan: 10, voiceVlan: 40 });
+    expect((await converge(aristaEos, ssh, inverse, ctx)).outcome).toBe('verified');
+    expect(main.control.snapshot()).toEqual(before);
+  });
+
+  it('port.vlan refuses a trunk port and leaves it alone', async () => {
+    reset();
+    const before = main.control.snapshot();
+    const err = await aristaEos.apply(ssh, { kind: 'port.vlan', interface: 'Ethernet1', vlan: 999 }, ctx).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(CommandRejected);
+    expect((err as Error).message).toMatch(/Ethernet1 is a trunk port/);
+    expect(main.control.snapshot()).toEqual(before);
+  });
+
+  it('a line the switch refuses -> CommandRejected in its words; the session is aborted, nothing applied, shell back at #', async () => {
+    reset();
+    const before = main.control.snapshot();
+    main.control.inject({ kind: 'reject', on: /^switchport access vlan/, once: true });
+    const err = await aristaEos.apply(ssh, { kind: 'port.vlan', interface: 'Ethernet6', vlan: 999 }, ctx).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(CommandRejected);
+    expect((err as Error).message).toContain("% Invalid input (at token 0: 'switchport')");
+    expect(main.control.snapshot()).toEqual(before); // `switchport mode access` went before, but only into the aborted session
+    expect((await ssh.cli(EOS_PLATFORM)).level).toBe('privileged');
+    expect((await converge(aristaEos, ssh, { kind: 'port.vlan', interface: 'Ethernet6', vlan: 999 }, ctx)).outcome).toBe('verified');
+  });
+
+  it('an unknown Ethernet port is refused from the JSON errors, never configured as a phantom', async () => {
+    reset();
+    const err = await aristaEos.apply(ssh, { kind: 'interface.disable', interface: 'Ethernet48' }, ctx).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(CommandRejected);
+    expect((err as Error).message).toMatch(/Ethernet48.*Interface does not exist/);
+  });
+
+  it('host.block: our group goes into the operator ACL before its entries and our own ACL elsewhere; a second tag is already; unblock removes exactly ours', async () => {
+    reset();
+    const sh = await ssh.cli(EOS_PLATFORM);
+    // The operator's own ACL on the uplink, which must keep working untouched.
+    for (const l of [
+      'configure terminal',
+      'ip access-list OPS-IN',
+      '10 permit tcp any any eq 22',
+      '20 deny ip 10.66.0.0/16 any',
+      '30 permit ip any any',
+      'exit',
+    ])
+      await sh.send(l);
+    for (const l of ['interface Ethernet1', 'ip access-group OPS-IN in', 'end']) await sh.send(l);
+    const before = main.control.snapshot();
+    const block: Action = { kind: 'host.block', address: '198.51.100.23' };
+    const r = await converge(aristaEos, ssh, block, ctx);
+    expect(r.outcome).toBe('verified');
+    const during = main.control.snapshot();
+    for (const rule of before.rules) expect(during.rules).toContainEqual(rule);
+    expect(during.rules.filter((x) => !before.rules.some((b) => b.id === x.id))).toEqual([
+      { id: 'OPS-IN/1', text: 'remark fb:p1a2b:a3 host.block 198.51.100.23' },
+      { id: 'OPS-IN/2', text: 'deny ip host 198.51.100.23 any' },
+      { id: 'OPS-IN/3', text: 'deny ip any host 198.51.100.23' },
+      { id: 'fb-p1a2b-a3-block/10', text: 'remark fb:p1a2b:a3 host.block 198.51.100.23' },
+      { id: 'fb-p1a2b-a3-block/11', text: 'deny ip host 198.51.100.23 any' },
+      { id: 'fb-p1a2b-a3-block/12', text: 'deny ip any host 198.51.100.23' },
+      { id: 'fb-p1a2b-a3-block/100000', text: 'permit ip any any' },
+    ]);
+    expect(during.config).toMatch(/interface Ethernet1\n {3}switchport mode trunk\n {3}ip access-group OPS-IN in\n/);
+    expect(during.config).toMatch(/interface Ethernet2\n {3}switchport access vlan 20\n {3}ip access-group fb-p1a2b-a3-block in\n/);
+    const other = ctxOf(ctx.device, 'fb:q9:a1');
+    expect((await converge(aristaEos, ssh, block, other)).outcome).toBe('already');
+    // Another host blocked by another run goes into the same ACLs, after ours.
+    const second = await converge(aristaEos, ssh, { kind: 'host.block', address: '10.20.0.0/24' }, other);
+    expect(second.outcome).toBe('verified');
+    expect(
+      main.control
+        .snapshot()
+        .rules.filter((x) => x.text.includes('10.20.0.0/24'))
+        .map((x) => x.id),
+    ).toEqual(['OPS-IN/4', 'OPS-IN/5', 'OPS-IN/6', 'fb-p1a2b-a3-block/1', 'fb-p1a2b-a3-block/2', 'fb-p1a2b-a3-block/3']);
+    const inverse = aristaEos.invert(block, r.before, ctx)!;
+    expect(inverse).toEqual({ kind: 'host.unblock', address: '198.51.100.23' });
+    expect((await converge(aristaEos, ssh, inverse, ctx)).outcome).toBe('verified');
+    // Ours is gone, the other run's block and the operator's entries stay (its ACL too, since it still holds a block).
+    const after = main.control.snapshot();
+    expect(after.rules.some((x) => x.text.includes('198.51.100.23'))).toBe(false);
+    expect(
+      aristaEos.holds(
+        { kind: 'host.block', address: '10.20.0.0/24' },
+        await aristaEos.read(ssh, { kind: 'host.block', address: '10.20.0.0/24' }, other),
+        other,
+      ),
+    ).toBe(true);
+    await converge(aristaEos, ssh, { kind: 'host.unblock', address: '10.20.0.0/24' }, other);
+    expect(main.control.snapshot().rules).toEqual(before.rules);
+    expect(main.control.snapshot().config).toEqual(before.config);
+  });
+
+  it('a syslog line inside JSON output is dropped; the read-back still parses', async () => {
+    reset();
+    main.control.inject({
+      kind: 'syslog',
+      on: /switchport \| json/,
+      line: 'Nov 30 12:00:01 leaf-1 Ebra: %LINEPROTO-5-UPDOWN: Line protocol on Interface Ethernet2, changed state to down',
+      once: true,
+    });
+    expect(await aristaEos.read(ssh, { kind: 'port.vlan', interface: 'Ethernet2', vlan: 999 }, ctx)).toEqual({
+      interface: 'Ethernet2',
+      mode: 'access',
+      vlan: 20,
+      voiceVlan: null,
+    });
+  });
+});
+
+describe('arista-eos device-side auto-revert (configure session ... commit timer)', () => {
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // 1 platform minute = 200 ms here: `commit timer 00:01:00` fires after 200 ms.
+  const armed = (device: Device): ActionContext => ({ ...ctxOf(device), autoRevert: { minutes: 1 } });
+
+  it('armed and confirmed: the change stays after the timer would have fired; confirming again is fine', async () => {
+    main.control.reset();
+    const ssh = await open(main);
+    try {
+      const ctx = armed(deviceFor(main));
+      const disable: Action = { kind: 'interface.disable', interface: 'Ethernet6' };
+      expect(aristaEos.render(disable, ctx)).toEqual([
+        'configure session fb-p1a2b-a3',
+        'interface Ethernet6',
+        'shutdown',
+        'commit timer 00:01:00',
+      ]);
+      await converge(aristaEos, ssh, disable, ctx);
+      expect(await aristaEos.confirm!(ssh, disable, ctx)).toMatch(/confirmed fb-p1a2b-a3/);
+      await wait(400);
+      expect(main.control.snapshot().ports['Ethernet6']!.adminUp).toBe(false);
+      expect(await aristaEos.confirm!(ssh, disable, ctx)).toMatch(/nothing pending/);
+    } finally {
+      await ssh.close();
+    }
+  });
+
+  it('armed, session killed before confirming: the switch rolls back by itself', async () => {
+    main.control.reset();
+    const ssh = await open(main);
+    const ctx = armed(deviceFor(main));
+    await converge(aristaEos, ssh, { kind: 'port.vlan', interface: 'Ethernet6', vlan: 999 }, ctx);
+    expect(main.control.snapshot().ports['Ethernet6']!.vlan).toBe(999);
+    await ssh.close();
+    await wait(400);
+    expect(main.control.snapshot().ports['Ethernet6']).toEqual({ adminUp: true, mode: 'access', vlan: 10, voiceVlan: null });
+  });
+
+  it('armed, confirmation ignored (never-confirm): confirm says so and the timer still reverts', async () => {
+    main.control.reset();
+    main.control.inject({ kind: 'never-confirm' });
+    const ssh = await open(main);
+    try {
+      const ctx = armed(deviceFor(main));
+      const disable: Action = { kind: 'interface.disable', interface: 'Ethernet6' };
+      await converge(aristaEos, ssh, disable, ctx);
+      await expect(aristaEos.confirm!(ssh, disable, ctx)).rejects.toThrow(/still pending its commit timer/);
+      await wait(400);
+      expect(main.control.snapshot().ports['Ethernet6']!.adminUp).toBe(true);
+    } finally {
+      main.control.clearFaults();
+      await ssh.close();
+    }
+  });
+});
+
+describe('arista-eos sessions: prompts, banner, enable secret, faults', () => {
+  it('banner, dotted hostname, paging on until terminal length 0, and the enable secret question answered', async () => {
+    const ssh = await open(edge, { enable: true });
+    try {
+      const sh = await ssh.cli({
+        ...EOS_PLATFORM,
+        levels: EOS_PLATFORM.levels.map((l) => (l.name === 'privileged' ? { ...l, secretPrompt: /^Password:\s?$/ } : l)),
+      });
+      expect(sh.hostname).toBe('spine-2.pod-a.example');
+      expect(sh.level).toBe('privileged');
+      const ctx = ctxOf(deviceFor(edge, { enable: true }));
+      expect((await converge(aristaEos, ssh, { kind: 'interface.disable', interface: 'Ethernet2' }, ctx)).outcome).toBe('verified');
+      expect(edge.control.snapshot().ports['Ethernet2']!.adminUp).toBe(false);
+    } finally {
+      edge.control.reset();
+      await ssh.close();
+    }
+  });
+
+  it('a slow switch (latency above nothing but the timeout) still answers; a hang -> DeviceTimeout; a drop -> DeviceUnreachable', async () => {
+    const ssh = await open(main);
+    const ctx = ctxOf(deviceFor(main), 'fb:p1a2b:a3', 1500);
+    try {
+      main.control.setLatency(700);
+      expect(await aristaEos.read(ssh, { kind: 'interface.disable', interface: 'Ethernet6' }, ctx)).toEqual({
+        interface: 'Ethernet6',
+        adminUp: true,
+      });
+      main.control.setLatency(0);
+      main.control.inject({ kind: 'hang', on: /status \| json/, once: true });
+      await expect(aristaEos.read(ssh, { kind: 'interface.disable', interface: 'Ethernet6' }, ctx)).rejects.toBeInstanceOf(DeviceTimeout);
+    } finally {
+      main.control.setLatency(0);
+      await ssh.close();
+    }
+    const again = await open(main);
+    try {
+      main.control.inject({ kind: 'drop', on: /^shutdown/, once: true });
+      await expect(
+        aristaEos.apply(again, { kind: 'interface.disable', interface: 'Ethernet6' }, ctxOf(deviceFor(main))),
+      ).rejects.toBeInstanceOf(DeviceUnreachable);
+      expect(main.control.snapshot().ports['Ethernet6']!.adminUp).toBe(true);
+    } finally {
+      main.control.reset();
+      await again.close();
+    }
+  });
+
+  it('a wrong host-key pin -> HostKeyMismatch before login', async () => {
+    const bad = 'SHA256:' + 'B'.repeat(43);
+    await expect(openSession(deviceFor(main, { hostKey: bad }), 'ssh', resolveSecret)).rejects.toBeInstanceOf(HostKeyMismatch);
+  });
+});

@@ -1,0 +1,303 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { converge, runDriverConformance } from './conformance/driver-conformance.js';
+import type { Action } from '../src/actions.js';
+import { ARUBA_AOSCX, arubaAoscx } from '../src/drivers/aruba-aoscx.js';
+import type { ActionContext } from '../src/drivers/driver.js';
+import { getDriver } from '../src/drivers/registry.js';
+import { CommandRejected, DeviceTimeout, DeviceUnreachable, HostKeyMismatch } from '../src/errors.js';
+import type { Device } from '../src/inventory/types.js';
+import { arubaAoscxSim } from '../src/sim/aruba-aoscx.js';
+import { simulators } from '../src/sim/registry.js';
+import type { RunningSim, SimControl, SimDeviceSpec } from '../src/sim/types.js';
+import { openSession } from '../src/transports/connect.js';
+import type { SshSession } from '../src/transports/types.js';
+import { resolveSecret } from '../src/secrets.js';
+
+/** Simulated AOS-CX switches on their own loopback addresses; each test asserts on the sim's snapshot. */
+const PASSWORD = 'cx-sim-pass-7Q2w';
+process.env.FB_TEST_ARUBA_AOSCX_PW = PASSWORD;
+const creds = { user: 'admin', password: PASSWORD };
+
+function spec(address: string, extra: Partial<SimDeviceSpec> = {}): SimDeviceSpec {
+  return {
+    id: `cx-${address.split('.').pop()}`,
+    family: 'aruba-aoscx',
+    site: 'lab',
+    hostname: 'core-sw.lab-1',
+    address,
+    sshPort: 10022,
+    minuteMs: 1000,
+    ports: [
+      { name: '1/1/1', roles: ['uplink'], mode: 'trunk', vlan: 1 },
+      { name: '1/1/2', roles: ['segment:lan'], vlan: 20 },
+      { name: '1/1/5', vlan: 10 },
+      { name: '1/1/7', mode: 'trunk', vlan: 10 },
+      { name: '1/1/8', adminUp: false, vlan: 10 },
+    ],
+    ...extra,
+  };
+}
+
+function deviceFor(sim: RunningSim, hostKey = sim.hostKey!): Device {
+  return {
+    id: sim.spec.id,
+    site: 'lab',
+    driver: 'aruba-aoscx',
+    address: sim.spec.address,
+    tags: [],
+    ssh: { port: 10022, user: 'admin', password: 'env:FB_TEST_ARUBA_AOSCX_PW', hostKey, readyTimeoutMs: 5000 },
+    managementPath: { interfaces: [], via: [] },
+    interfaces: { '1/1/1': { roles: ['uplink'] }, '1/1/2': { roles: ['segment:lan'] }, '1/1/5': { roles: ['access'] } },
+  };
+}
+const ctxOf = (device: Device, tag = 'fb:p1a2b:a3', timeoutMs = 5000): ActionContext => ({ device, tag, timeoutMs });
+const open = async (sim: RunningSim) => (await openSession(deviceFor(sim), 'ssh', resolveSecret)) as SshSession;
+
+let main: RunningSim;
+let edge: RunningSim;
+beforeAll(async () => {
+  main = await arubaAoscxSim(spec('127.0.16.211'), creds, {});
+  edge = await arubaAoscxSim(
+    spec('127.0.16.212', { hostname: 'edge-cx.site-2.example', banner: 'Authorized use only.\nAll sessions are logged.' }),
+    creds,
+    {},
+  );
+});
+afterAll(async () => {
+  await main?.stop();
+  await edge?.stop();
+});
+
+/** The conformance options are built before the simulator starts: hand it a control that looks it up late. */
+function lazyControl(sim: () => RunningSim): SimControl {
+  return {
+    snapshot: () => sim().control.snapshot(),
+    inject: (f) => sim().control.inject(f),
+    clearFaults: () => sim().control.clearFaults(),
+    reset: () => sim().control.reset(),
+    setLatency: (ms) => sim().control.setLatency(ms),
+  };
+}
+
+describe('aruba-aoscx registration', () => {
+  it('is in both registries', () => {
+    expect(getDriver('aruba-aoscx')).toBe(arubaAoscx);
+    expect(simulators['aruba-aoscx']).toBe(arubaAoscxSim);
+  });
+});
+
+runDriverConformance({
+  name: 'aruba-aoscx @ sim',
+  driver: arubaAoscx,
+  device: async () => deviceFor(main),
+  interface: '1/1/5',
+  adminUp: async (i) => main.control.snapshot().ports[i]!.adminUp,
+  restore: async () => main.control.reset(),
+  extended: {
+    sim: lazyControl(() => main),
+    deviceWords: /Invalid input: /,
+    vlanPort: '1/1/5',
+    trunkPort: '1/1/7',
+    quarantineVlan: 999,
+    autoRevertWaitMs: 1500,
+  },
+});
+
+describe('aruba-aoscx driver on the simulator', () => {
+  let ssh: SshSession;
+  let device: Device;
+  beforeAll(async () => {
+    device = deviceFor(main);
+    ssh = await open(main);
+  });
+  afterEach(() => main.control.reset());
+  afterAll(async () => ssh?.close());
+
+  it('render is pure, deterministic and carries no secret', () => {
+    const ctx = ctxOf(device);
+    const actions: Action[] = [
+      { kind: 'interface.disable', interface: '1/1/5' },
+      { kind: 'port.vlan', interface: '1/1/5', vlan: 999 },
+      { kind: 'port.restore', interface: '1/1/5', mode: 'access', vlan: 10, voiceVlan: null },
+      { kind: 'host.block', address: '10.20.0.11' },
+      { kind: 'host.unblock', address: '10.20.0.11' },
+    ];
+    for (const a of actions) {
+      const lines = arubaAoscx.render(a, ctx);
+      expect(arubaAoscx.render(structuredClone(a), { ...ctx, device: structuredClone(device) })).toEqual(lines);
+      expect(lines.join('\n')).not.toContain(PASSWORD);
+    }
+    expect(arubaAoscx.render(actions[3]!, ctx)).toContain('apply access-list ip FB-fb-p1a2b-a3 in');
+  });
+
+  it('port.vlan moves an access port and its inverse restores exactly', async () => {
+    const before = main.control.snapshot();
+    const ctx = ctxOf(device);
+    const action: Action = { kind: 'port.vlan', interface: '1/1/5', vlan: 999 };
+    const r = await converge(arubaAoscx, ssh, action, ctx);
+    expect(r.outcome).toBe('verified');
+    expect(r.before).toMatchObject({ mode: 'access', vlan: 10, voiceVlan: null });
+    expect(main.control.snapshot().ports['1/1/5']).toMatchObject({ mode: 'access', vlan: 999 });
+    expect(main.control.snapshot().config).toMatch(/interface 1\/1\/5\n {4}no shutdown\n {4}vlan access 999\n/);
+    expect((await converge(arubaAoscx, ssh, action, ctx)).outcome).toBe('already');
+    const inverse = arubaAoscx.invert(action, r.before, ctx)!;
+    expect(inverse).toEqual({ kind: 'port.restore', interface: '1/1/5', mode: 'access', vlan: 10, voiceVlan: null });
+    expect((await converge(arubaAoscx, ssh, inverse, ctx)).outcome).toBe('verified');
+    expect(main.control.snapshot()).toEqual(before);
+  });
+
+  it('refuses to move a trunk port and leaves it alone', async () => {
+    const before = main.control.snapshot();
+    const p = arubaAoscx.apply(ssh, { kind: 'port.vlan', interface: '1/1/7', vlan: 999 }, ctxOf(device));
+    await expect(p).rejects.toBeInstanceOf(CommandRejected);
+    await expect(p).rejects.toThrow(/1\/1\/7 is a trunk port/);
+    expect(main.control.snapshot()).toEqual(before);
+  });
+
+  it('host.block adds one tagged ACL on the uplink/segment ports; a second tag finds it; the inverse removes exactly it', async () => {
+    const before = main.control.snapshot();
+    const block: Action = { kind: 'host.block', address: '10.20.0.11' };
+    const r = await converge(arubaAoscx, ssh, block, ctxOf(device, 'fb:p1:a1'));
+    expect(r.outcome).toBe('verified');
+    const snap = main.control.snapshot();
+    const ours = snap.rules.filter((x) => x.text.includes('fb:p1:a1 host.block 10.20.0.11'));
+    expect(ours.map((x) => x.id)).toEqual(['FB-fb-p1-a1/10', 'FB-fb-p1-a1/20', 'FB-fb-p1-a1/30']);
+    expect(snap.rules).toHaveLength(3);
+    expect(snap.config).toContain('    10 deny any 10.20.0.11 any');
+    expect(snap.config).toMatch(/interface 1\/1\/1\n[\s\S]*?apply access-list ip FB-fb-p1-a1 in/);
+    expect(snap.config).toMatch(/interface 1\/1\/2\n[\s\S]*?apply access-list ip FB-fb-p1-a1 in/);
+    expect((await converge(arubaAoscx, ssh, block, ctxOf(device, 'fb:p2:a1'))).outcome).toBe('already');
+    const inverse = arubaAoscx.invert(block, r.before, ctxOf(device, 'fb:p1:a1'))!;
+    expect(inverse).toEqual({ kind: 'host.unblock', address: '10.20.0.11' });
+    expect((await converge(arubaAoscx, ssh, inverse, ctxOf(device, 'fb:p1:a1'))).outcome).toBe('verified');
+    expect(main.control.snapshot()).toEqual(before);
+  });
+
+  it("keeps the operator's ACL applied: our entries go in front of it and only they are removed", async () => {
+    const sh = await ssh.cli(ARUBA_AOSCX);
+    await sh.moveTo('config');
+    for (const l of [
+      'access-list ip OPS-IN',
+      '10 comment operator rule',
+      '10 permit any 10.9.0.0/16 any',
+      '20 deny any any any',
+      'exit',
+      'interface 1/1/1',
+      'apply access-list ip OPS-IN in',
+    ])
+      await sh.send(l);
+    await sh.moveTo('manager');
+    const before = main.control.snapshot();
+    expect(before.config).toContain('    10 permit any 10.9.0.0/255.255.0.0 any');
+    const ctx = ctxOf(device, 'fb:p3:a1');
+    const block: Action = { kind: 'host.block', address: '10.20.0.11' };
+    const r = await converge(arubaAoscx, ssh, block, ctx);
+    expect(r.outcome).toBe('verified');
+    const snap = main.control.snapshot();
+    // The operator's ACL is still the one on 1/1/1, with our two denies before its entries.
+    expect(snap.config).toMatch(/interface 1\/1\/1\n[\s\S]*?apply access-list ip OPS-IN in/);
+    expect(snap.rules.filter((x) => x.id.startsWith('OPS-IN/')).map((x) => x.id)).toEqual([
+      'OPS-IN/1',
+      'OPS-IN/2',
+      'OPS-IN/10',
+      'OPS-IN/20',
+    ]);
+    expect(snap.rules.find((x) => x.id === 'OPS-IN/1')!.text).toContain('fb:p3:a1 host.block 10.20.0.11 src');
+    expect(snap.rules.find((x) => x.id === 'OPS-IN/10')!.text).toBe('comment operator rule / permit any 10.9.0.0/255.255.0.0 any');
+    // 1/1/2 had none: it gets ours.
+    expect(snap.config).toMatch(/interface 1\/1\/2\n[\s\S]*?apply access-list ip FB-fb-p3-a1 in/);
+    const inverse = arubaAoscx.invert(block, r.before, ctx)!;
+    expect((await converge(arubaAoscx, ssh, inverse, ctx)).outcome).toBe('verified');
+    expect(main.control.snapshot()).toEqual(before);
+  });
+
+  it('a refused command surfaces as CommandRejected with the device words, and config mode is left', async () => {
+    main.control.inject({ kind: 'reject', on: /^shutdown$/, once: true });
+    const p = arubaAoscx.apply(ssh, { kind: 'interface.disable', interface: '1/1/5' }, ctxOf(device));
+    await expect(p).rejects.toBeInstanceOf(CommandRejected);
+    await expect(p).rejects.toThrow(/Invalid input: shutdown/);
+    expect((await ssh.cli(ARUBA_AOSCX)).level).toBe('manager');
+    expect(main.control.snapshot().ports['1/1/5']!.adminUp).toBe(true);
+    // A port the device does not have: its own words too.
+    await expect(arubaAoscx.read(ssh, { kind: 'interface.disable', interface: '1/1/99' }, ctxOf(device))).rejects.toThrow(
+      /Invalid input: 1\/1\/99/,
+    );
+  });
+
+  it('reads through a syslog line in the middle of the output and through a slow answer', async () => {
+    main.control.inject({
+      kind: 'syslog',
+      on: /^show running-config interface/,
+      once: true,
+      line: '2026-11-30T12:00:01.123+00:00 core-sw.lab-1 intfd[642]: Event|403|LOG_INFO|AMM|1/1|Link status for interface 1/1/3 is down',
+    });
+    const read = () => arubaAoscx.read(ssh, { kind: 'interface.disable', interface: '1/1/5' }, ctxOf(device));
+    expect(await read()).toEqual({ interface: '1/1/5', adminUp: true, mode: 'access', vlan: 10, voiceVlan: null, aclIn: null });
+    main.control.setLatency(1800);
+    expect(await read()).toMatchObject({ adminUp: true, vlan: 10 });
+    main.control.setLatency(0);
+  });
+
+  it('answers the pager when paging is still on', async () => {
+    const s = await open(main);
+    try {
+      const sh = await s.cli({ ...ARUBA_AOSCX, name: 'aruba-aoscx-paged', onOpen: [] });
+      const out = await sh.send('show running-config');
+      expect(out).toContain('interface 1/1/8');
+      expect(out).not.toContain('-- MORE --');
+      expect(out.split('\n').length).toBeGreaterThan(24);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('auto-revert: a confirm the switch ignores (never-confirm) still ends in the revert', async () => {
+    main.control.inject({ kind: 'never-confirm' });
+    const ctx = { ...ctxOf(device), autoRevert: { minutes: 1 } };
+    const action: Action = { kind: 'port.vlan', interface: '1/1/5', vlan: 999 };
+    await arubaAoscx.apply(ssh, action, ctx);
+    await arubaAoscx.confirm!(ssh, action, ctx);
+    expect(main.control.snapshot().ports['1/1/5']!.vlan).toBe(999);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(main.control.snapshot().ports['1/1/5']!.vlan).toBe(10);
+  });
+});
+
+describe('aruba-aoscx transport failures and prompts', () => {
+  afterEach(() => main.control.reset());
+
+  it('hang -> DeviceTimeout, drop -> DeviceUnreachable', async () => {
+    const a = await open(main);
+    main.control.inject({ kind: 'hang', on: /^show running-config interface 1\/1\/5$/, once: true });
+    await expect(
+      arubaAoscx.read(a, { kind: 'interface.disable', interface: '1/1/5' }, ctxOf(deviceFor(main), 'fb:t:a1', 700)),
+    ).rejects.toBeInstanceOf(DeviceTimeout);
+    await a.close();
+    const b = await open(main);
+    main.control.inject({ kind: 'drop', on: /^show running-config interface/, once: true });
+    await expect(arubaAoscx.read(b, { kind: 'interface.disable', interface: '1/1/5' }, ctxOf(deviceFor(main)))).rejects.toBeInstanceOf(
+      DeviceUnreachable,
+    );
+    await b.close();
+  });
+
+  it('a wrong host-key pin -> HostKeyMismatch', async () => {
+    const bad = deviceFor(main, 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
+    await expect(openSession(bad, 'ssh', resolveSecret)).rejects.toBeInstanceOf(HostKeyMismatch);
+  });
+
+  it('learns a hostname with dots and dashes behind a banner, and drives it', async () => {
+    const s = (await openSession(deviceFor(edge), 'ssh', resolveSecret)) as SshSession;
+    try {
+      const sh = await s.cli(ARUBA_AOSCX);
+      expect(sh.hostname).toBe('edge-cx.site-2.example');
+      const r = await converge(arubaAoscx, s, { kind: 'interface.disable', interface: '1/1/2' }, ctxOf(deviceFor(edge)));
+      expect(r.outcome).toBe('verified');
+      expect(edge.control.snapshot().ports['1/1/2']!.adminUp).toBe(false);
+      expect(sh.level).toBe('manager');
+    } finally {
+      await s.close();
+      edge.control.reset();
+    }
+  });
+});
