@@ -39,6 +39,7 @@ export class VerifyMismatch extends kind('VERIFY_MISMATCH') {}
 export class RunNotFound extends kind('RUN_NOT_FOUND') {}
 export class JournalCorrupt extends kind('JOURNAL_CORRUPT') {}
 export class LabError extends kind('LAB_ERROR') {}
+export class SimError extends kind('SIM_ERROR') {}
 
 /** Best-effort message for anything thrown, FirebreakError or not. */
 export function errorMessage(err: unknown): string {

@@ -4,6 +4,7 @@ import { resolvePaths } from './config.js';
 import { journalCommand } from './journal.js';
 import { labCommand } from './lab.js';
 import { planCommand, rollbackCommand, runCommand } from './run.js';
+import { simCommand } from './sim.js';
 
 const program = new Command('firebreak')
   .description('Network containment orchestrator: plan, contain, verify, journal, roll back')
@@ -17,5 +18,6 @@ program.addCommand(runCommand());
 program.addCommand(rollbackCommand());
 program.addCommand(journalCommand(() => resolvePaths(program.opts()).journal));
 program.addCommand(labCommand());
+program.addCommand(simCommand());
 
 await program.parseAsync(process.argv);

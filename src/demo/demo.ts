@@ -3,6 +3,7 @@
  * The demo: the main job on the embedded default, on the real namespace lab.
  * Lab up -> h1 reaches the internet -> drop-internet-uplinks live -> h1 cut off (by traffic)
  * -> rollback -> h1 back -> time to contain and the journal check.
+ * Not root, not Linux, or `--sim`: the simulated municipal network instead (sim-demo.ts).
  */
 import { join } from 'node:path';
 import { resolvePaths } from '../cli/config.js';
@@ -11,16 +12,23 @@ import { formatEvent, formatPlan } from '../cli/print.js';
 import { monotonicClock } from '../engine/engine.js';
 import { canReach, labUp } from '../lab/lab.js';
 import { redactor } from '../secrets.js';
+import { runSimDemo } from './sim-demo.js';
 
 const INTERNET = '198.51.100.200';
 const say = (s: string) => process.stdout.write(`${redactor.text(s)}\n`);
 const reach = async (ns: string) => ((await canReach(ns, INTERNET)) ? 'reaches' : 'CANNOT reach');
 
 async function main(): Promise<number> {
-  if (process.getuid?.() !== 0) {
-    say('The demo builds network namespaces and starts sshd/snmpd in them: run it as root (sudo npm run demo).');
-    return 1;
-  }
+  // Without root on Linux there is no namespace lab: the simulated network stands in for it.
+  const noLab =
+    process.platform !== 'linux'
+      ? `not Linux (${process.platform})`
+      : process.getuid?.() !== 0
+        ? 'not root; `sudo npm run demo` builds it'
+        : process.argv.includes('--sim')
+          ? '--sim given'
+          : undefined;
+  if (noLab) return runSimDemo(say, noLab);
   say('== 1. lab: firewall fw (OpenSSH + nftables), switch sw (net-snmp), hosts h1 h2, "internet" server 198.51.100.200');
   const lab = await labUp({ log: (l) => say(`   ${l}`) });
   const paths = resolvePaths({ inventory: lab.inventoryDir, journal: join(lab.dir, 'demo-journal.db') });
