@@ -203,10 +203,7 @@ export const ciscoIos: Driver = {
       case 'port.vlan': {
         const lines = portLines(action, ctx);
         const sh = await cli(session, ctx);
-        const s = portVlanState(ctx, action.interface, await readInterface(sh, ctx, action.interface));
-        if (s.mode === 'trunk' || s.mode === 'routed') {
-          throw new CommandRejected(`${ctx.device.id}: ${action.interface} is a ${s.mode} port; port.vlan only moves access ports`);
-        }
+        await refuseTrunk(sh, ctx, action.interface);
         return configure(sh, ctx, lines);
       }
       case 'port.restore':
@@ -227,6 +224,34 @@ export const ciscoIos: Driver = {
       default:
         return unsupported(action, ctx);
     }
+  },
+
+  /**
+   * Port changes of one stage go out in one `configure terminal` (one cut, not a ripple);
+   * blocks read the ACLs they extend, so each still runs as its own apply after them.
+   */
+  async applyAll(session, items) {
+    const ports = items.filter((i) => PORT_KINDS.has(i.action.kind));
+    const rest = items.filter((i) => !PORT_KINDS.has(i.action.kind));
+    const first = ports[0] ?? items[0]!;
+    const sh = await cli(session, first.ctx);
+    const out: string[] = [];
+    if (ports.length) {
+      if (ports.some((i) => JSON.stringify(i.ctx.autoRevert) !== JSON.stringify(first.ctx.autoRevert))) {
+        for (const i of ports) out.push(await ciscoIos.apply(session, i.action, i.ctx));
+      } else {
+        for (const i of ports) if (i.action.kind === 'port.vlan') await refuseTrunk(sh, i.ctx, i.action.interface);
+        out.push(
+          await configure(
+            sh,
+            first.ctx,
+            ports.flatMap((i) => portLines(i.action, i.ctx)),
+          ),
+        );
+      }
+    }
+    for (const i of rest) out.push(await ciscoIos.apply(session, i.action, i.ctx));
+    return out.filter(Boolean).join('\n');
   },
 
   invert(action, before, ctx) {
@@ -335,6 +360,16 @@ function ifKey(name: string): string {
 }
 
 const IOS_MODES = ['access', 'trunk', 'dynamic auto', 'dynamic desirable'];
+/** Actions whose lines need no read of the device first (batched by applyAll). */
+const PORT_KINDS: ReadonlySet<string> = new Set(['interface.disable', 'interface.enable', 'port.vlan', 'port.restore']);
+
+/** port.vlan moves access ports only: a trunk or routed port would take many hosts (or a link) with it. */
+async function refuseTrunk(sh: CliShell, ctx: ActionContext, name: string): Promise<void> {
+  const s = portVlanState(ctx, name, await readInterface(sh, ctx, name));
+  if (s.mode === 'trunk' || s.mode === 'routed') {
+    throw new CommandRejected(`${ctx.device.id}: ${name} is a ${s.mode} port; port.vlan only moves access ports`);
+  }
+}
 
 function portLines(action: Action, ctx: ActionContext): string[] {
   const id = ctx.device.id;

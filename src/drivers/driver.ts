@@ -50,6 +50,13 @@ export interface Driver {
    */
   invert(action: Action, before: State, ctx: ActionContext): Action | null;
   /**
+   * Optional, for the coordinated cut: applies several actions of one stage on this device as
+   * close together as the platform allows (one configuration session, one commit), in order.
+   * Same effect as `apply` for each; a failure throws, and the engine then goes through the
+   * actions one by one (reading each first, so what already took effect is not sent again).
+   */
+  applyAll?(session: Session, items: { action: Action; ctx: ActionContext }[]): Promise<string>;
+  /**
    * Only on platforms with a device-side auto-revert: makes an armed change permanent. Called by
    * the engine after the read-back verified the change. Idempotent: confirming when nothing is
    * pending (already confirmed, or the timer already fired) succeeds and says so in its output.
