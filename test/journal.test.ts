@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { CommanderError } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { journalCommand } from '../src/cli/journal.js';
-import { canonicalJson, entryHash, verifyChain } from '../src/journal/chain.js';
+import { canonicalJson, entryHash, entryHashCanonical, verifyChain } from '../src/journal/chain.js';
 import { exportJsonl } from '../src/journal/export.js';
 import { formatEntries } from '../src/journal/format.js';
 import { openSqliteJournal } from '../src/journal/sqlite.js';
@@ -66,6 +66,14 @@ describe('chain', () => {
     expect(canonicalJson({ '10': 1, '2': 2 })).toBe('{"10":1,"2":2}');
   });
 
+  it('entryHashCanonical (data serialised once, as appends do) equals entryHash', () => {
+    const bodies = [
+      { seq: 1, runId: 'r-1', ts: '2026-11-30T00:00:00.000Z', type: 'run.state' as const, data: {} },
+      { seq: 4711, runId: 'r "q" \\', ts: 'x', type: 'action.intent' as const, data: { z: [1, { b: 2, a: 'ü\n' }], a: null } },
+    ];
+    for (const b of bodies) expect(entryHashCanonical('abc', b, canonicalJson(b.data))).toBe(entryHash('abc', b));
+  });
+
   it('entryHash is hex sha256 and depends on prevHash and every field', () => {
     const body = { seq: 1, runId: 'r', ts: '2026-01-01T00:00:00.000Z', type: 'run.state' as const, data: { state: 'x' } };
     const h = entryHash('', body);
@@ -91,6 +99,32 @@ describe('sqlite journal', () => {
     expect(await s.entries('nope')).toEqual([]);
     expect((await s.all()).map((e) => e.runId)).toEqual(['r1', 'r1', 'r1', 'r1', 'r1', 'r2']);
     expect(new Date(r1[0]!.ts).toISOString()).toBe(r1[0]!.ts);
+  });
+
+  it('appendMany writes a group of entries chained in order, redacted, in one transaction', async () => {
+    const r = new Redactor();
+    r.add('group-secret-9f8e7d');
+    const s = store(r);
+    await s.append('r1', 'run.created', { plan: {}, trigger: { kind: 'test', by: 't' } });
+    const group = await s.appendMany([
+      { runId: 'r1', type: 'action.intent', data: { actionId: 'a1', before: { x: 1 } } },
+      { runId: 'r1', type: 'action.intent', data: { actionId: 'a2', note: 'group-secret-9f8e7d' } },
+      { runId: 'r2', type: 'action.already', data: { actionId: 'a1' } },
+    ]);
+    expect(group.map((e) => e.seq)).toEqual([2, 3, 4]);
+    expect(group[1]!.prevHash).toBe(group[0]!.hash);
+    expect(group[1]!.data.note).toBe('[redacted]');
+    expect(await s.appendMany([])).toEqual([]);
+    expect((await s.verify()).ok).toBe(true);
+    // A group that fails half-way (its second entry's seq is taken) leaves no entry of it behind.
+    tamper("INSERT INTO entries (seq, run_id, ts, type, data, prev_hash, hash) VALUES (6, 'x', 'x', 'run.state', '{}', 'x', 'x')");
+    await expect(
+      s.appendMany([
+        { runId: 'r3', type: 'run.state', data: { state: 'running' } },
+        { runId: 'r3', type: 'run.state', data: {} },
+      ]),
+    ).rejects.toThrow();
+    expect(await s.entries('r3')).toEqual([]);
   });
 
   it('is consistent across reopen: WAL on, run_id index and head row in place', async () => {

@@ -57,8 +57,17 @@ export interface EntryBody {
 
 /** Hex sha256 of the canonical JSON of `{ prevHash, seq, runId, ts, type, data }`. */
 export function entryHash(prevHash: string, body: EntryBody): string {
-  const { seq, runId, ts, type, data } = body;
-  return createHash('sha256').update(canonicalJson({ prevHash, seq, runId, ts, type, data }), 'utf8').digest('hex');
+  return entryHashCanonical(prevHash, body, canonicalJson(body.data));
+}
+
+/**
+ * The same hash, given `data` already as canonical JSON (an append serialises it once, not three
+ * times). The keys are written in canonical order: data, prevHash, runId, seq, ts, type.
+ */
+export function entryHashCanonical(prevHash: string, body: Omit<EntryBody, 'data'>, dataJson: string): string {
+  const { seq, runId, ts, type } = body;
+  const text = `{"data":${dataJson},"prevHash":${JSON.stringify(prevHash)},"runId":${JSON.stringify(runId)},"seq":${canonicalJson(seq)},"ts":${JSON.stringify(ts)},"type":${JSON.stringify(type)}}`;
+  return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 /** What the store says the newest entry is; kept apart from the entries so truncation shows. */

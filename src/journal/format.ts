@@ -63,6 +63,7 @@ function summary(e: JournalEntry): string {
     case 'rollback.started':
       return `rollback by ${str(d.by, '?')}${d.reason ? `: ${str(d.reason)}` : ''}`;
     case 'action.reverted':
+      if (d.deviceReverted) return `already back: the device's own auto-revert undid it (${action(d.inverse)})`;
       return d.nothingToDo ? `nothing to revert (${action(d.inverse)})` : `reverted: ${action(d.inverse)}`;
     case 'action.revert-failed':
       return `revert failed (${action(d.inverse)}): ${str(d.code, '?')} ${str(d.error)}`;

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { JournalCorrupt } from '../errors.js';
 import { redactor as processRedactor, type Redactor } from '../secrets.js';
-import { canonicalJson, entryHash, verifyChain, type ChainHead } from './chain.js';
+import { canonicalJson, entryHashCanonical, verifyChain, type ChainHead } from './chain.js';
 import { runSummaries } from './runs.js';
 import type { EntryType, JournalEntry, JournalStore, RunSummary, VerifyReport } from './types.js';
 
@@ -42,6 +42,12 @@ CREATE TRIGGER IF NOT EXISTS head_no_delete BEFORE DELETE ON head
 CREATE TRIGGER IF NOT EXISTS head_forward_only BEFORE UPDATE ON head WHEN NEW.seq <> OLD.seq + 1
   BEGIN SELECT RAISE(ABORT, 'journal head only moves forward by one'); END;
 `;
+
+/** Entry data after redaction: its canonical JSON and the value read back from it. */
+interface Clean {
+  json: string;
+  value: Record<string, unknown>;
+}
 
 interface EntryRow {
   seq: number;
@@ -90,24 +96,37 @@ export function openSqliteJournal(file: string, opts: SqliteJournalOptions = {})
     "SELECT * FROM entries WHERE type IN ('run.created', 'run.state', 'rollback.finished') ORDER BY seq",
   );
 
-  const appendTx = db.transaction((runId: string, type: EntryType, data: Record<string, unknown>, ts: string): JournalEntry => {
+  const appendRow = (runId: string, type: EntryType, data: Clean, ts: string): JournalEntry => {
     const head = readHead.get();
     if (!head) throw new JournalCorrupt(`journal ${file}: head record missing; run verify`);
     const seq = head.seq + 1;
-    const entry: JournalEntry = { seq, runId, ts, type, data, prevHash: head.hash, hash: '' };
-    entry.hash = entryHash(entry.prevHash, entry);
-    insertEntry.run({ seq, run_id: runId, ts, type, data: canonicalJson(data), prev_hash: entry.prevHash, hash: entry.hash });
+    const entry: JournalEntry = { seq, runId, ts, type, data: data.value, prevHash: head.hash, hash: '' };
+    entry.hash = entryHashCanonical(entry.prevHash, entry, data.json);
+    insertEntry.run({ seq, run_id: runId, ts, type, data: data.json, prev_hash: entry.prevHash, hash: entry.hash });
     moveHead.run({ seq, hash: entry.hash });
     return entry;
-  });
+  };
+  const appendTx = db.transaction(appendRow);
+  const appendManyTx = db.transaction((items: { runId: string; type: EntryType; data: Clean }[], ts: string) =>
+    items.map((i) => appendRow(i.runId, i.type, i.data, ts)),
+  );
+  // Redact first, serialise once: what is hashed and stored is exactly what is read back.
+  const clean = (data: Record<string, unknown>): Clean => {
+    const json = canonicalJson(redactDeep(scrub, toPlainJson(data)));
+    return { json, value: JSON.parse(json) as Record<string, unknown> };
+  };
 
   const snapshot = db.transaction(() => ({ rows: selectAll.all(), head: readHead.get() ?? null }));
 
   const store: JournalStore = {
     async append(runId, type, data) {
-      // Redact first, then round-trip through JSON so what is hashed is exactly what is read back.
-      const clean = JSON.parse(canonicalJson(redactDeep(scrub, toPlainJson(data)))) as Record<string, unknown>;
-      return withWriteLock(busyTimeoutMs, () => appendTx.immediate(runId, type, clean, new Date().toISOString()));
+      const c = clean(data);
+      return withWriteLock(busyTimeoutMs, () => appendTx.immediate(runId, type, c, new Date().toISOString()));
+    },
+    async appendMany(items) {
+      if (!items.length) return [];
+      const c = items.map((i) => ({ ...i, data: clean(i.data) }));
+      return withWriteLock(busyTimeoutMs, () => appendManyTx.immediate(c, new Date().toISOString()));
     },
     async entries(runId) {
       return selectRun.all(runId).map(toEntry);

@@ -15,7 +15,7 @@
  *   action.confirmed   { actionId, device, output }   (device-side auto-revert disarmed after the read-back)
  *   action.failed      { actionId, device, phase, code, error }
  *   rollback.started   { by, reason }
- *   action.reverted    { actionId, device, inverse, after, nothingToDo? }
+ *   action.reverted    { actionId, device, inverse, after, nothingToDo?, deviceReverted? (armed, unconfirmed, found undone) }
  *   action.revert-failed { actionId, device, inverse, code, error }
  *   rollback.finished  { state, reverted, failed }
  */
@@ -64,6 +64,12 @@ export interface VerifyReport {
 export interface JournalStore {
   /** Durable when the promise resolves (synchronous write for SQLite). Data is redacted first. */
   append(runId: string, type: EntryType, data: Record<string, unknown>): Promise<JournalEntry>;
+  /**
+   * Group commit: several entries, chained in order, durable together in one write (one fsync).
+   * The engine flushes a stage's entries this way at its phase boundaries (write-ahead still
+   * holds: the intents are durable before the strike).
+   */
+  appendMany(items: { runId: string; type: EntryType; data: Record<string, unknown> }[]): Promise<JournalEntry[]>;
   entries(runId: string): Promise<JournalEntry[]>;
   /** Every entry in order (for export and verify). */
   all(): Promise<JournalEntry[]>;
