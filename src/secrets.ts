@@ -9,16 +9,30 @@ import { SecretUnavailable } from './errors.js';
 export class Redactor {
   private readonly values = new Set<string>();
 
+  /** Every known secret in one pattern, longest first (a network has hundreds of them). */
+  private pattern: RegExp | undefined;
+
   /** Remember a secret value (and its trimmed form) so it is scrubbed from output. */
   add(value: string): void {
-    for (const v of [value, value.trim()]) if (v.length >= 4) this.values.add(v);
+    for (const v of [value, value.trim()]) {
+      if (v.length >= 4 && !this.values.has(v)) {
+        this.values.add(v);
+        this.pattern = undefined;
+      }
+    }
   }
 
   /** Replaces every known secret in a string with `[redacted]`. */
   text(s: string): string {
-    let out = s;
-    for (const v of this.values) if (out.includes(v)) out = out.split(v).join('[redacted]');
-    return out;
+    if (this.values.size === 0) return s;
+    this.pattern ??= new RegExp(
+      [...this.values]
+        .sort((a, b) => b.length - a.length)
+        .map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('|'),
+      'g',
+    );
+    return s.replace(this.pattern, '[redacted]');
   }
 
   /** Deep copy of a JSON value with secrets scrubbed and secret-named keys masked. */

@@ -15,7 +15,7 @@ import { openSsh } from '../src/transports/ssh.js';
 import { openSnmp } from '../src/transports/snmp.js';
 import { AuthFailed, CommandRejected, DeviceTimeout, DeviceUnreachable, HostKeyMismatch, SnmpError, UnknownDriver } from '../src/errors.js';
 import { resolveSecret } from '../src/secrets.js';
-import ssh2 from 'ssh2';
+import { newHostKey } from '../src/sim/cli-server.js';
 
 async function labDevice(id: 'fw' | 'sw'): Promise<Device> {
   const device = (await loadInventory(lab.inventoryDir)).devices.get(id);
@@ -233,7 +233,7 @@ describeLab('transports against the lab', () => {
 
   it('a key the device does not know -> AuthFailed', async () => {
     const fw = await labDevice('fw');
-    process.env.FB_TEST_STRANGER_KEY = ssh2.utils.generateKeyPairSync('ed25519').private;
+    process.env.FB_TEST_STRANGER_KEY = newHostKey(false);
     const err = await catchErr(openSsh({ ...fw, ssh: { ...fw.ssh!, key: 'env:FB_TEST_STRANGER_KEY' } }, resolveSecret));
     expect(err).toBeInstanceOf(AuthFailed);
     expect(err.message).toContain('10.250.1.2:22');

@@ -183,8 +183,15 @@ export async function startCliServer(opts: CliServerOptions): Promise<CliServer>
   };
 }
 
+/**
+ * A new SSH private key (OpenSSH PEM). About 1 in 200 ed25519 keys from ssh2's generator is one
+ * its own parser calls malformed (seen: 15 of 3000), so a key is kept only once it parses.
+ */
 export function newHostKey(rsa: boolean): string {
-  return rsa ? utils.generateKeyPairSync('rsa', { bits: 2048 }).private : utils.generateKeyPairSync('ed25519').private;
+  for (;;) {
+    const pem = rsa ? utils.generateKeyPairSync('rsa', { bits: 2048 }).private : utils.generateKeyPairSync('ed25519').private;
+    if (!(utils.parseKey(pem) instanceof Error)) return pem;
+  }
 }
 
 function destroy(client: ssh2.Connection): void {
@@ -224,11 +231,27 @@ class Terminal {
   }
 
   private out(text: string): void {
-    if (this.stream.writable) this.stream.write(text.replace(/\r?\n/g, '\r\n'));
+    if (this.held !== undefined) this.held += text;
+    else if (this.stream.writable) this.stream.write(text.replace(/\r?\n/g, '\r\n'));
   }
 
   private input(data: string): void {
     if (this.hung) return;
+    // Echo is collected per chunk and written once, as a terminal's TCP stack would coalesce it.
+    this.held = '';
+    try {
+      this.inputChars(data);
+    } finally {
+      const text = this.held;
+      this.held = undefined;
+      if (text) this.out(text);
+    }
+  }
+
+  /** Output held back while an input chunk is being echoed. */
+  private held: string | undefined;
+
+  private inputChars(data: string): void {
     for (const ch of data) {
       if (this.waiter?.char) {
         const w = this.waiter;

@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { errorMessage, SimError } from '../errors.js';
 import { loadInventory } from '../inventory/load.js';
 import { redactor } from '../secrets.js';
-import { LEGACY_ALGORITHMS } from './cli-server.js';
+import { LEGACY_ALGORITHMS, newHostKey } from './cli-server.js';
 import { simulators as registry, simTransport } from './registry.js';
 import type { Topology, TopologyDevice } from './topology.js';
 import type { RunningSim, SimCredentials, SimFactory } from './types.js';
@@ -177,8 +177,7 @@ async function ensureHostKey(dir: string, d: TopologyDevice): Promise<{ pem: str
   let pem = await readFile(file, 'utf8').catch(() => undefined);
   let parsed = pem === undefined ? undefined : ssh2.utils.parseKey(pem);
   if (pem === undefined || parsed === undefined || parsed instanceof Error) {
-    const pair = type === 'rsa' ? ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 }) : ssh2.utils.generateKeyPairSync('ed25519');
-    pem = pair.private;
+    pem = newHostKey(type === 'rsa');
     await writeFile(file, pem, { mode: 0o600 });
     parsed = ssh2.utils.parseKey(pem);
   }

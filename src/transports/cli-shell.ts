@@ -137,15 +137,19 @@ class PtyCliShell implements CliShell {
     this.write(`${line}${this.nl}`);
     let level = '';
     await this.until(`"${short(line)}"`, timeoutMs, () => {
-      const lines = render(this.raw);
+      // Rendering keeps every \n, so line i of the rendering starts after the i-th \n of the raw
+      // bytes: the whole buffer is rendered only until the echo is found, then just its last line.
+      const breaks = countBreaks(this.raw);
       if (echoAt < 0) {
+        if (breaks === 0) return false;
         // The echo: the line that shows what we typed, followed by a line break.
+        const lines = render(this.raw);
         const i = lines.findIndex((l, n) => n < lines.length - 1 && l.trimEnd().endsWith(text));
         if (i < 0) return false;
         echoAt = i;
       }
-      const last = lines[lines.length - 1] ?? '';
-      if (lines.length - 1 > echoAt || text === '') {
+      const last = this.lastLine();
+      if (breaks > echoAt || text === '') {
         for (const { level: l, re } of this.prompts) {
           if (re.test(last)) {
             level = l.name;
@@ -199,8 +203,7 @@ class PtyCliShell implements CliShell {
   }
 
   private lastLine(): string {
-    const lines = render(this.raw);
-    return lines[lines.length - 1] ?? '';
+    return render(this.raw.slice(this.raw.lastIndexOf('\n') + 1))[0] ?? '';
   }
 
   private lost(err: Error): void {
@@ -280,6 +283,12 @@ export function render(raw: string): string[] {
   // The open line keeps its trailing space: prompts like "host# " end with one.
   lines.push(cur.join(''));
   return lines;
+}
+
+function countBreaks(s: string): number {
+  let n = 0;
+  for (let i = s.indexOf('\n'); i >= 0; i = s.indexOf('\n', i + 1)) n++;
+  return n;
 }
 
 function escapeRe(s: string): string {
