@@ -16,6 +16,8 @@ interface Intent {
   stage: number;
   inverse: Action | null;
   timeoutMs: number;
+  /** Armed with a device-side auto-revert that was never confirmed: the device may have undone it. */
+  armedUnconfirmed: boolean;
 }
 
 /**
@@ -66,6 +68,7 @@ export async function rollbackRun(deps: EngineDeps, runId: string, opts: Rollbac
 /** Intents of the run not yet reverted by an earlier rollback, newest first within each device. */
 function pendingIntents(entries: JournalEntry[], plan: Plan): Intent[] {
   const reverted = new Set(entries.filter((e) => e.type === 'action.reverted').map((e) => e.data.actionId as string));
+  const confirmed = new Set(entries.filter((e) => e.type === 'action.confirmed').map((e) => e.data.actionId as string));
   const stageOf = new Map(plan.actions.map((a) => [a.id, a.stage]));
   return entries
     .filter((e) => e.type === 'action.intent' && !reverted.has(e.data.actionId as string))
@@ -77,6 +80,7 @@ function pendingIntents(entries: JournalEntry[], plan: Plan): Intent[] {
       inverse: (e.data.inverse ?? null) as Action | null,
       timeoutMs: (e.data.timeoutMs as number) ?? 10_000,
       stage: stageOf.get(e.data.actionId as string) ?? 0,
+      armedUnconfirmed: e.data.autoRevert !== undefined && !confirmed.has(e.data.actionId as string),
     }))
     .reverse();
 }
@@ -119,7 +123,12 @@ async function revertOne(
         throw new VerifyMismatch(`${describeAction(inverse)} on ${intent.device}: read-back does not show it: ${JSON.stringify(after)}`);
     }
     const ms = Math.round(deps.clock() - started);
-    return done({ ...base, state: 'reverted', ms }, { ...base, inverse, after: after ?? now, nothingToDo, ms });
+    // An armed change never confirmed, found already undone: the device's own auto-revert did it.
+    const deviceReverted = nothingToDo && intent.armedUnconfirmed;
+    return done(
+      { ...base, state: 'reverted', ms },
+      { ...base, inverse, after: after ?? now, nothingToDo, ...(deviceReverted ? { deviceReverted } : {}), ms },
+    );
   } catch (err) {
     return done(
       { ...base, state: 'revert-failed', error: errorMessage(err), code: errorCode(err) },
