@@ -21,11 +21,12 @@ import { median, printTable, stats } from './lib/table.js';
 
 const rounds = Number(process.argv[2] ?? 200);
 const family = process.argv[3] ?? 'cisco-ios';
-const COMMAND: Record<string, string> = {
-  'cisco-ios': 'show clock',
-  'arista-eos': 'show clock',
-  junos: 'show system uptime',
-  'aruba-aoscx': 'show clock',
+/** A read the driver really sends, per family, and the port it names. */
+const COMMAND: Record<string, { port: string; command: string }> = {
+  'cisco-ios': { port: 'Gi1/0/1', command: 'show running-config interface Gi1/0/1' },
+  'arista-eos': { port: 'Ethernet1', command: 'show interfaces Ethernet1 status | json' },
+  junos: { port: 'ge-0/0/1', command: 'show interfaces ge-0/0/1 terse' },
+  'aruba-aoscx': { port: '1/1/1', command: 'show running-config interface 1/1/1' },
 };
 
 async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
@@ -76,16 +77,18 @@ async function main(): Promise<void> {
     (v): v is CliPlatform => typeof v === 'object' && v !== null && 'levels' in v && 'defaultLevel' in v,
   );
   if (!driver || !platform) throw new Error(`${family}: no driver or no exported CliPlatform`);
+  const probe = COMMAND[family];
+  if (!probe) throw new Error(`no probe command for ${family} (known: ${Object.keys(COMMAND).join(', ')})`);
   const dir = mkdtempSync(join(tmpdir(), 'fb-overhead-'));
   const topology = parseTopology(
     'bench.yaml',
-    `name: overhead\nsites: [b]\ndevices:\n  - id: d1\n    family: ${family}\n    site: b\n    hostname: bench-sw1\n    address: 127.41.0.10\n    ports:\n      mgmt0: { roles: [mgmt] }\n    managementPath: { interfaces: [mgmt0] }\n`,
+    `name: overhead\nsites: [b]\ndevices:\n  - id: d1\n    family: ${family}\n    site: b\n    hostname: bench-sw1\n    address: 127.41.0.10\n    ports:\n      "${probe.port}": { roles: [mgmt], mode: access, vlan: 10 }\n    managementPath: { interfaces: ["${probe.port}"] }\n`,
     { simulators },
   );
   const net = await startNetwork(topology, { dir, ports: { ssh: 10122, snmp: 10161 } });
   try {
     const device = (await loadInventory(net.inventoryDir)).devices.get('d1')!;
-    const command = COMMAND[family] ?? 'show clock';
+    const { command } = probe;
     const ssh = await openSsh(device, resolveSecret);
     const sh = await ssh.cli(platform);
     await sh.send(command);
