@@ -92,7 +92,9 @@ export function cliControl(server: CliServer, state: { snapshot(): SimSnapshot; 
     snapshot: () => state.snapshot(),
     inject: (f) => server.faults.add(f),
     clearFaults: () => server.faults.clear(),
+    received: () => [...server.received],
     reset: () => {
+      server.received.length = 0;
       server.faults.clear();
       state.timer?.cancel();
       state.reset();

@@ -53,6 +53,8 @@ export interface CliServerOptions {
 export interface CliServer {
   hostKey: string;
   faults: FaultSet;
+  /** Every line typed at a prompt, all sessions, in order (bounded). */
+  received: string[];
   setLatency(ms: number): void;
   stop(): Promise<void>;
 }
@@ -102,6 +104,7 @@ export async function startCliServer(opts: CliServerOptions): Promise<CliServer>
   if (spec.legacyOnly && parsed.type !== 'ssh-rsa')
     throw new Error(`simulated device ${spec.id}: a legacy-only device needs an RSA host key`);
   const faults = new FaultSet();
+  const received: string[] = [];
   let latencyMs = spec.latencyMs ?? 0;
   const clients = new Set<ssh2.Connection>();
 
@@ -143,6 +146,7 @@ export async function startCliServer(opts: CliServerOptions): Promise<CliServer>
             () => latencyMs,
             () => rows,
             client,
+            received,
             spec.banner,
           );
           term.start();
@@ -173,6 +177,7 @@ export async function startCliServer(opts: CliServerOptions): Promise<CliServer>
   return {
     hostKey: sshFingerprint(parsed.getPublicSSH()),
     faults,
+    received,
     setLatency: (ms) => {
       latencyMs = ms;
     },
@@ -200,6 +205,7 @@ function destroy(client: ssh2.Connection): void {
   else client.end();
 }
 
+const MAX_RECEIVED = 10_000;
 const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 
 /** A PTY line discipline in front of the vendor logic: echo, line editing, questions, paging. */
@@ -220,6 +226,7 @@ class Terminal {
     private readonly latency: () => number,
     private readonly rows: () => number,
     private readonly client: ssh2.Connection,
+    private readonly received: string[],
     private readonly banner?: string,
   ) {}
 
@@ -303,6 +310,8 @@ class Terminal {
   }
 
   private async run(line: string): Promise<void> {
+    this.received.push(line);
+    if (this.received.length > MAX_RECEIVED) this.received.splice(0, this.received.length - MAX_RECEIVED);
     await sleep(this.latency());
     const f = this.faults.take(line, ['drop', 'hang', 'reject', 'syslog']);
     if (f?.kind === 'drop') return destroy(this.client);

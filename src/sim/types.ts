@@ -52,6 +52,8 @@ export interface SimControl {
   reset(): void;
   /** Per-command (or per-PDU) latency in ms, added to every answer. */
   setLatency(ms: number): void;
+  /** CLI simulators: every line typed at a prompt since start or reset, in order (tests count sessions and commits with it). */
+  received?(): string[];
 }
 
 /** A port as a topology declares it. */
