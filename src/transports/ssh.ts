@@ -54,20 +54,57 @@ export async function openSsh(device: Device, resolveSecret: SecretResolver): Pr
     await ssh.connect(config);
   } catch (err) {
     ssh.dispose();
-    throw connectError(err, device, where, s.hostKey, presented);
+    const offered = noCommonAlgorithm(err) ? await offeredAlgorithms(config) : [];
+    throw connectError(err, device, where, s.hostKey, presented, offered);
   }
   const enableSecret = s.enableSecret;
   return new NodeSshSession(ssh, where, device.id, enableSecret ? () => resolveSecret(enableSecret) : undefined);
 }
 
+function noCommonAlgorithm(err: unknown): boolean {
+  const e = err as { level?: string; message?: string };
+  return e?.level === 'handshake' && /no matching/.test(String(e.message));
+}
+
+/**
+ * What the device offers in its key exchange, read by a second handshake with ssh2's debug output
+ * on (only after a failure: debug formats a line for every packet), for an error that can say
+ * which old algorithm it needs.
+ */
+async function offeredAlgorithms(config: ConnectConfig & { privateKey?: string; password?: string }): Promise<string[]> {
+  const offered: string[] = [];
+  const probe = new NodeSSH();
+  const debug = (line: string) => {
+    if (line.startsWith('Handshake: (remote) ') && offered.length < 8) offered.push(line.slice(20));
+  };
+  await probe.connect({ ...config, debug }).catch(() => undefined);
+  probe.dispose();
+  return offered;
+}
+
 /** Maps a connect failure to the error tree; library text is scrubbed of known secrets. */
-function connectError(err: unknown, device: Device, where: string, expected: string, presented?: string): FirebreakError {
+function connectError(
+  err: unknown,
+  device: Device,
+  where: string,
+  expected: string,
+  presented: string | undefined,
+  offered: string[],
+): FirebreakError {
   const e = err as Error & { code?: string; level?: string };
   const cause = redactor.text(e?.message ?? String(err));
   if (presented !== undefined && presented !== expected) {
     return new HostKeyMismatch(`${device.id}: host key mismatch at ${where}: expected ${expected}, presented ${presented}`);
   }
   if (e?.level === 'client-authentication') return new AuthFailed(`${device.id}: authentication failed at ${where} (${cause})`);
+  if (noCommonAlgorithm(err)) {
+    // Old firmware: say what it offers and where to allow it, never enable it silently.
+    return new DeviceUnreachable(
+      `${device.id}: ${where} and Firebreak share no SSH algorithm (${cause.replace(/^Handshake failed: /, '')}); ` +
+        `the device offers ${offered.join('; ') || 'nothing readable'}. If it is old firmware you accept, list what it needs ` +
+        'under ssh.algorithms in its inventory entry (kex, cipher, serverHostKey, hmac)',
+    );
+  }
   return new DeviceUnreachable(`${device.id}: cannot reach ${where}: ${e?.code ? `${e.code} ` : ''}${cause}`);
 }
 
