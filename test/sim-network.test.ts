@@ -217,7 +217,7 @@ describeSim('a simulated network', () => {
     const topology = await loadTopology(topologyFile!, { simulators });
     const dir = join(scratch, 'net');
     network = await startNetwork(topology, { dir });
-    expect(network.ports).toEqual(defaultPorts());
+    expect(network.ports).toEqual(await defaultPorts());
     const inventory = await loadInventory(network.inventoryDir);
     expect([...inventory.devices.keys()].sort()).toEqual(topology.devices.map((d) => d.id).sort());
     expect(inventory.orchestratorAddresses).toEqual(['127.0.0.1']);

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import ssh2 from 'ssh2';
 import { stringify } from 'yaml';
@@ -46,8 +48,25 @@ const USER = 'firebreak';
 const SNMP_USER = 'firebreak';
 const STOP_TIMEOUT_MS = 5000;
 
-export function defaultPorts(): SimNetwork['ports'] {
-  return process.getuid?.() === 0 ? { ssh: 22, snmp: 161, kind: 'standard' } : { ssh: 10022, snmp: 10161, kind: 'high' };
+/**
+ * 22/161 as root, so inventories look like real ones, unless something on this machine already
+ * holds them on every address (an sshd on 0.0.0.0:22 refuses our 127.x.y.z:22); else 10022/10161.
+ */
+export async function defaultPorts(): Promise<SimNetwork['ports']> {
+  const high = { ssh: 10022, snmp: 10161, kind: 'high' as const };
+  if (process.getuid?.() !== 0) return high;
+  const probe = '127.31.255.254';
+  const tcpFree = await new Promise<boolean>((res) => {
+    const srv = createServer();
+    srv.once('error', () => res(false));
+    srv.listen(22, probe, () => srv.close(() => res(true)));
+  });
+  const udpFree = await new Promise<boolean>((res) => {
+    const sock = createSocket('udp4');
+    sock.once('error', () => res(false));
+    sock.bind(161, probe, () => sock.close(() => res(true)));
+  });
+  return tcpFree && udpFree ? { ssh: 22, snmp: 161, kind: 'standard' } : high;
 }
 
 export async function startNetwork(topology: Topology, opts: StartNetworkOptions): Promise<SimNetwork> {
@@ -55,7 +74,7 @@ export async function startNetwork(topology: Topology, opts: StartNetworkOptions
   const log = opts.log ?? (() => undefined);
   const dir = resolve(opts.dir);
   const paths = { keys: join(dir, 'keys'), secrets: join(dir, 'secrets'), inventory: join(dir, 'devices') };
-  const ports = opts.ports ? { ...opts.ports, kind: 'given' as const } : defaultPorts();
+  const ports = opts.ports ? { ...opts.ports, kind: 'given' as const } : await defaultPorts();
 
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await mkdir(paths.keys, { recursive: true, mode: 0o700 });
