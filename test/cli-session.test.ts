@@ -216,6 +216,18 @@ describe('CLI session layer (PTY shell) against a simulated IOS-like device', ()
     }
   });
 
+  it('two callers on one shell are served one after the other, each getting its own output', async () => {
+    const ssh = await openSsh(device, resolveSecret);
+    try {
+      const sh = await ssh.cli(TOY);
+      const [slow, fast] = await Promise.all([sh.send('slow', { timeoutMs: 5000 }), sh.send('show version')]);
+      expect(slow).toBe('slow done');
+      expect(fast).toBe('Cisco IOS Software, toy\nuptime is 1 week');
+    } finally {
+      await ssh.close();
+    }
+  });
+
   it('a wrong enable secret fails at open with the device words, never showing the secret', async () => {
     process.env.FB_TEST_CLI_EN_BAD = 'wrong-secret-77';
     const ssh = await openSsh({ ...device, ssh: { ...device.ssh!, enableSecret: 'env:FB_TEST_CLI_EN_BAD' } }, resolveSecret);

@@ -157,7 +157,7 @@ async function strikeDevice(deps: StageDeps, log: StageLog, list: Pending[]): Pr
         p.appliedAt = deps.clock();
         break;
       } catch (err) {
-        if (err instanceof DeviceUnreachable) await deps.pool.discard(p.pa.device);
+        if (err instanceof DeviceUnreachable || err instanceof DeviceTimeout) await deps.pool.discard(p.pa.device);
         if (attempt >= p.pa.retries) {
           fail(deps, log, p.pa, 'apply', err);
           break;
@@ -187,7 +187,8 @@ async function strikeTogether(deps: StageDeps, list: Pending[], startedAt: numbe
     }
     return true;
   } catch (err) {
-    if (err instanceof DeviceUnreachable) await deps.pool.discard(first.pa.device);
+    // A batch that timed out may still be sending: the fallback must not share its session.
+    if (err instanceof DeviceUnreachable || err instanceof DeviceTimeout) await deps.pool.discard(first.pa.device);
     return false;
   }
 }

@@ -41,6 +41,7 @@ class PtyCliShell implements CliShell {
   level = '';
   broken = false;
   private raw = '';
+  private queue: Promise<unknown> = Promise.resolve();
   private waiter: Waiter | undefined;
   private prompts: { level: CliLevel; re: RegExp }[] = [];
   private readonly nl: string;
@@ -89,11 +90,22 @@ class PtyCliShell implements CliShell {
     for (const cmd of this.p.onOpen) await this.send(cmd, { timeoutMs, allowErrors: true });
   }
 
-  async send(line: string, opts: CliSendOptions = {}): Promise<string> {
-    return this.command(line, opts, true);
+  send(line: string, opts: CliSendOptions = {}): Promise<string> {
+    return this.serial(() => this.command(line, opts, true));
   }
 
-  async moveTo(target: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+  moveTo(target: string, opts: { timeoutMs?: number } = {}): Promise<void> {
+    return this.serial(() => this.move(target, opts));
+  }
+
+  /** One command at a time on the shell, in call order: two callers must never share its bytes. */
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async move(target: string, opts: { timeoutMs?: number }): Promise<void> {
     const byName = new Map(this.p.levels.map((l) => [l.name, l]));
     if (!byName.has(target)) throw new FirebreakError(`${this.ctx.deviceId}: platform ${this.p.name} has no level "${target}"`);
     const chain = (name: string) => {
