@@ -1,11 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { converge, runDriverConformance } from './conformance/driver-conformance.js';
 import type { Action } from '../src/actions.js';
 import { aristaEos, EOS_PLATFORM } from '../src/drivers/arista-eos.js';
 import type { ActionContext } from '../src/drivers/driver.js';
-import { getDriver } from '../src/drivers/registry.js';
+import { drivers, getDriver } from '../src/drivers/registry.js';
+import { createEngine, monotonicClock } from '../src/engine/engine.js';
 import { CommandRejected, DeviceTimeout, DeviceUnreachable, HostKeyMismatch } from '../src/errors.js';
 import type { Device } from '../src/inventory/types.js';
+import { openSqliteJournal } from '../src/journal/sqlite.js';
+import type { Plan } from '../src/plan/types.js';
 import { aristaEosSim } from '../src/sim/arista-eos.js';
 import { simulators } from '../src/sim/registry.js';
 import type { RunningSim, SimDeviceSpec } from '../src/sim/types.js';
@@ -361,3 +367,189 @@ describe('arista-eos sessions: prompts, banner, enable secret, faults', () => {
     await expect(openSession(deviceFor(main, { hostKey: bad }), 'ssh', resolveSecret)).rejects.toBeInstanceOf(HostKeyMismatch);
   });
 });
+
+describe('arista-eos applyAll: one stage on one device, one configure session, one commit', () => {
+  let ssh: SshSession;
+  let device: Device;
+  const received = () => main.control.received!();
+  const sessionsOpened = () => received().filter((l) => /^configure session \S+$/.test(l));
+  const commits = () => received().filter((l) => /^commit( timer \S+)?$/.test(l));
+  const ctxs =
+    (extra: Partial<ActionContext> = {}) =>
+    (tag: string) => ({ ...ctxOf(device, tag), ...extra });
+  /** Two ports shut, a phone port moved to quarantine, one host blocked: each with its own tag, as the planner gives them. */
+  const batch = (ctx: (tag: string) => ActionContext) =>
+    (
+      [
+        { kind: 'interface.disable', interface: 'Ethernet6' },
+        { kind: 'interface.disable', interface: 'Ethernet2' },
+        { kind: 'port.vlan', interface: 'Ethernet5', vlan: 999 },
+        { kind: 'host.block', address: '10.20.0.11' },
+      ] as Action[]
+    ).map((action, i) => ({ action, ctx: ctx(`fb:pb:a${i + 1}`) }));
+  /** One read after the other: the session has one shell. */
+  const allHold = async (items: { action: Action; ctx: ActionContext }[]) => {
+    const out: boolean[] = [];
+    for (const i of items) out.push(aristaEos.holds(i.action, await aristaEos.read(ssh, i.action, i.ctx), i.ctx));
+    return out;
+  };
+
+  beforeAll(async () => {
+    device = deviceFor(main);
+    ssh = await open(main);
+  });
+  beforeEach(() => main.control.reset());
+  afterAll(async () => {
+    await ssh?.close();
+    main.control.reset();
+  });
+
+  it('two shut ports, a quarantine move and a host.block land in ONE session and ONE commit, each reads back as done', async () => {
+    const items = batch(ctxs());
+    await aristaEos.applyAll!(ssh, items);
+    expect(sessionsOpened()).toEqual(['configure session fb-pb-a1.a2.a3.a4']);
+    expect(commits()).toEqual(['commit']);
+    const snap = main.control.snapshot();
+    expect(snap.ports['Ethernet6']!.adminUp).toBe(false);
+    expect(snap.ports['Ethernet2']!.adminUp).toBe(false);
+    expect(snap.ports['Ethernet5']).toEqual({ adminUp: true, mode: 'access', vlan: 999, voiceVlan: null });
+    expect(snap.rules.map((r) => r.id)).toEqual(['fb-pb-a4-block/10', 'fb-pb-a4-block/11', 'fb-pb-a4-block/12', 'fb-pb-a4-block/100000']);
+    expect(await allHold(items)).toEqual([true, true, true, true]);
+    expect((await ssh.cli(EOS_PLATFORM)).level).toBe('privileged');
+  });
+
+  it('two host.blocks in one session: the second goes into the ACL the first creates; two unblocks in one session restore the config exactly', async () => {
+    const before = main.control.snapshot();
+    const blocks = ['10.20.0.11', '10.20.0.0/24'].map((address, i) => ({
+      action: { kind: 'host.block', address } as Action,
+      ctx: ctxOf(device, `fb:pb:a${i + 1}`),
+    }));
+    await aristaEos.applyAll!(ssh, blocks);
+    expect(commits()).toEqual(['commit']);
+    // As one apply after the other would leave it: one ACL on both interfaces (a second `ip access-group` would replace the first).
+    expect(main.control.snapshot().rules.map((r) => r.id)).toEqual([
+      'fb-pb-a1-block/1',
+      'fb-pb-a1-block/2',
+      'fb-pb-a1-block/3',
+      'fb-pb-a1-block/10',
+      'fb-pb-a1-block/11',
+      'fb-pb-a1-block/12',
+      'fb-pb-a1-block/100000',
+    ]);
+    expect(await allHold(blocks)).toEqual([true, true]);
+    const unblocks = blocks.map((b) => ({
+      action: aristaEos.invert(b.action, { address: '', applied: {}, acls: {}, groups: [] }, b.ctx)!,
+      ctx: b.ctx,
+    }));
+    expect(unblocks.map((u) => u.action.kind)).toEqual(['host.unblock', 'host.unblock']);
+    await aristaEos.applyAll!(ssh, unblocks);
+    expect(commits()).toEqual(['commit', 'commit']);
+    expect(main.control.snapshot().config).toEqual(before.config);
+  });
+
+  it('a refused line -> CommandRejected in the switch words, the session aborted, nothing of the batch applied', async () => {
+    const before = main.control.snapshot();
+    main.control.inject({ kind: 'reject', on: /^switchport access vlan 999$/, once: true });
+    const err = await aristaEos.applyAll!(ssh, batch(ctxs())).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandRejected);
+    expect((err as Error).message).toContain("% Invalid input (at token 0: 'switchport')");
+    expect(main.control.snapshot()).toEqual(before); // two shutdowns went before, but only into the aborted session
+    expect(commits()).toEqual([]);
+    expect(received()).toContain('abort');
+    expect((await ssh.cli(EOS_PLATFORM)).level).toBe('privileged');
+    // Nothing pending is left behind: the batch again goes out in one new session.
+    await aristaEos.applyAll!(ssh, batch(ctxs()));
+    expect(commits()).toEqual(['commit']);
+    expect(await allHold(batch(ctxs()))).toEqual([true, true, true, true]);
+  });
+
+  it('autoRevert on every item -> ONE commit timer; any member confirms it, a non-member does not; disagreeing items go one by one', async () => {
+    const items = batch(ctxs({ autoRevert: { minutes: 1 } }));
+    await aristaEos.applyAll!(ssh, items);
+    expect(commits()).toEqual(['commit timer 00:01:00']);
+    const stranger = { ...items[0]!.ctx, tag: 'fb:pb:a9' };
+    expect(await aristaEos.confirm!(ssh, items[0]!.action, stranger)).toMatch(/nothing pending/);
+    expect(await aristaEos.confirm!(ssh, items[2]!.action, items[2]!.ctx)).toMatch(/confirmed fb-pb-a1\.a2\.a3\.a4/);
+    expect(await aristaEos.confirm!(ssh, items[0]!.action, items[0]!.ctx)).toMatch(/nothing pending/);
+    await new Promise((res) => setTimeout(res, 400));
+    expect(await allHold(items)).toEqual([true, true, true, true]);
+
+    main.control.reset();
+    const mixed = batch(ctxs()).map((i, n) => (n === 0 ? { ...i, ctx: { ...i.ctx, autoRevert: { minutes: 1 } } } : i));
+    await aristaEos.applyAll!(ssh, mixed.slice(0, 3));
+    expect(commits()).toEqual(['commit timer 00:01:00', 'commit', 'commit']);
+    await aristaEos.confirm!(ssh, mixed[0]!.action, mixed[0]!.ctx);
+  });
+
+  it('through the engine: three actions in one stage -> one commit, journaled "(applied together with a1)", all verified; a refused line falls back to one by one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fb-eos-batch-'));
+    const journal = openSqliteJournal(join(dir, 'journal.db'));
+    try {
+      const engine = createEngine({ journal, drivers, openSession, resolveSecret, clock: monotonicClock });
+      const before = main.control.snapshot();
+      const three = [batch(ctxs())[0]!, ...batch(ctxs()).slice(2)];
+      const r = await engine.run(planOf(device, three), { trigger: { kind: 'test', by: 'vitest' } });
+      expect(r.state).toBe('contained');
+      expect(r.actions.map((a) => [a.actionId, a.state])).toEqual([
+        ['a1', 'verified'],
+        ['a2', 'verified'],
+        ['a3', 'verified'],
+      ]);
+      const applied = (await journal.entries(r.runId)).filter((e) => e.type === 'action.applied');
+      expect(applied.map((e) => e.data['output'])).toEqual([
+        expect.any(String),
+        '(applied together with a1)',
+        '(applied together with a1)',
+      ]);
+      expect(sessionsOpened()).toEqual(['configure session fb-pe-a1.a2.a3']);
+      expect(commits()).toEqual(['commit']);
+      expect((await engine.rollback(r.runId, { by: 'vitest' })).state).toBe('rolled-back');
+      expect(main.control.snapshot().config).toEqual(before.config);
+
+      // The batch is refused once: the engine reads each action and applies it on its own.
+      main.control.reset();
+      main.control.inject({ kind: 'reject', on: /^10 remark fb:pe2:a3 /, once: true });
+      const again = await engine.run(planOf(device, three, 'pe2'), { trigger: { kind: 'test', by: 'vitest' } });
+      expect(again.state).toBe('contained');
+      expect(again.actions.map((a) => a.state)).toEqual(['verified', 'verified', 'verified']);
+      const outputs = (await journal.entries(again.runId)).filter((e) => e.type === 'action.applied').map((e) => e.data['output']);
+      expect(outputs.some((o) => String(o).includes('applied together'))).toBe(false);
+      expect(commits()).toEqual(['commit', 'commit', 'commit']);
+    } finally {
+      await journal.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A one-stage plan of these actions on one EOS switch, as the planner would write it (tags `fb:<id>:aN`). */
+function planOf(device: Device, items: { action: Action }[], id = 'pe'): Plan {
+  const actions = items.map(({ action }, i) => {
+    const tag = `fb:${id}:a${i + 1}`;
+    return {
+      id: `a${i + 1}`,
+      stage: 0,
+      device: device.id,
+      driver: 'arista-eos',
+      action,
+      tag,
+      commands: aristaEos.render(action, ctxOf(device, tag)),
+      timeoutMs: 5000,
+      retries: 1,
+    };
+  });
+  return {
+    formatVersion: 1,
+    id,
+    createdAt: new Date().toISOString(),
+    playbook: { id: 'batch', title: 'one stage, one device', file: 'inline', sha256: '0'.repeat(64) },
+    params: {},
+    policy: { onFailure: 'continue' },
+    stages: [{ index: 0, name: 'strike', actionIds: actions.map((a) => a.id) }],
+    actions,
+    devices: { [device.id]: device },
+    overrides: [],
+    errors: [],
+    warnings: [],
+  };
+}

@@ -12,6 +12,9 @@ import type { RunningSim, SimControl, SimDeviceSpec } from '../src/sim/types.js'
 import { openSession } from '../src/transports/connect.js';
 import type { SshSession } from '../src/transports/types.js';
 import { resolveSecret } from '../src/secrets.js';
+import { createEngine, monotonicClock } from '../src/engine/engine.js';
+import { openSqliteJournal } from '../src/journal/sqlite.js';
+import type { Plan } from '../src/plan/types.js';
 
 /** Simulated AOS-CX switches on their own loopback addresses; each test asserts on the sim's snapshot. */
 const PASSWORD = 'cx-sim-pass-7Q2w';
@@ -298,6 +301,169 @@ describe('aruba-aoscx transport failures and prompts', () => {
     } finally {
       await s.close();
       edge.control.reset();
+    }
+  });
+});
+
+/** Every line the switch received since the last reset, and how often `line` is among them. */
+const received = (sim: RunningSim) => sim.control.received!();
+const count = (sim: RunningSim, line: string) => received(sim).filter((l) => l === line).length;
+
+/** A one-stage plan of `actions` on one device, as the planner would make it. */
+function planOf(device: Device, actions: Action[], driver = arubaAoscx): Plan {
+  const id = 'p-applyall';
+  const planned = actions.map((action, i) => {
+    const ctx = ctxOf(device, `fb:${id}:a${i + 1}`);
+    return {
+      id: `a${i + 1}`,
+      stage: 0,
+      device: device.id,
+      driver: driver.family,
+      action,
+      tag: ctx.tag,
+      commands: driver.render(action, ctx),
+      timeoutMs: 5000,
+      retries: 0,
+    };
+  });
+  return {
+    formatVersion: 1,
+    id,
+    createdAt: new Date().toISOString(),
+    playbook: { id: 'applyall', title: 'applyAll test', file: 'test', sha256: '0'.repeat(64) },
+    params: {},
+    policy: { onFailure: 'continue' },
+    stages: [{ index: 0, name: 'cut', actionIds: planned.map((a) => a.id) }],
+    actions: planned,
+    devices: { [device.id]: device },
+    overrides: [],
+    errors: [],
+    warnings: [],
+  };
+}
+
+describe('aruba-aoscx applyAll: one configuration session for a stage', () => {
+  let ssh: SshSession;
+  let device: Device;
+  const items = (actions: Action[], extra: Partial<ActionContext> = {}) =>
+    actions.map((action) => ({ action, ctx: { ...ctxOf(device), ...extra } }));
+  const three: Action[] = [
+    { kind: 'interface.disable', interface: '1/1/5' },
+    { kind: 'interface.disable', interface: '1/1/2' },
+    { kind: 'port.vlan', interface: '1/1/8', vlan: 999 },
+  ];
+  /** What the three go out as, in one configuration session (`exit` is the shell's way back to the manager prompt). */
+  const ourBlock = ['interface 1/1/5', 'shutdown', 'interface 1/1/2', 'shutdown', 'interface 1/1/8', 'vlan access 999', 'exit'];
+  /** The lines between the first `configure terminal` and the `end` after it. */
+  const firstBlock = () => {
+    const r = received(main);
+    const at = r.indexOf('configure terminal');
+    return r.slice(at + 1, r.indexOf('end', at));
+  };
+  beforeAll(async () => {
+    device = deviceFor(main);
+    ssh = await open(main);
+  });
+  afterEach(() => main.control.reset());
+  afterAll(async () => ssh?.close());
+
+  it('two interface.disable and a port.vlan go out in ONE configure terminal ... end, and all show in the snapshot', async () => {
+    main.control.reset();
+    await arubaAoscx.applyAll!(ssh, items(three));
+    const snap = main.control.snapshot();
+    expect(snap.ports['1/1/5']).toMatchObject({ adminUp: false, vlan: 10 });
+    expect(snap.ports['1/1/2']).toMatchObject({ adminUp: false, vlan: 20 });
+    expect(snap.ports['1/1/8']).toMatchObject({ adminUp: false, mode: 'access', vlan: 999 });
+    expect(count(main, 'configure terminal')).toBe(1);
+    expect(count(main, 'end')).toBe(1);
+    expect(firstBlock()).toEqual(ourBlock);
+    // The VLAN change's trunk check reads the port before the session, not inside it.
+    expect(received(main).indexOf('show running-config interface 1/1/8')).toBeLessThan(received(main).indexOf('configure terminal'));
+    expect((await ssh.cli(ARUBA_AOSCX)).level).toBe('manager');
+  });
+
+  it('auto-revert: checkpoint auto is armed once for all; the ACL change follows in its own session; the timer undoes everything', async () => {
+    const before = main.control.snapshot();
+    const actions: Action[] = [three[0]!, { kind: 'host.block', address: '10.20.0.11' }, three[2]!];
+    await arubaAoscx.applyAll!(ssh, items(actions, { autoRevert: { minutes: 1 } }));
+    const snap = main.control.snapshot();
+    expect(snap.ports['1/1/5']!.adminUp).toBe(false);
+    expect(snap.ports['1/1/8']!.vlan).toBe(999);
+    expect(snap.rules.map((r) => r.id)).toEqual(['FB-fb-p1a2b-a3/10', 'FB-fb-p1a2b-a3/20', 'FB-fb-p1a2b-a3/30']);
+    expect(count(main, 'checkpoint auto 1')).toBe(1);
+    expect(received(main).indexOf('checkpoint auto 1')).toBeLessThan(received(main).indexOf('configure terminal'));
+    // Ports first, together; then the ACL (it reads the running config it extends).
+    expect(count(main, 'configure terminal')).toBe(2);
+    expect(firstBlock()).toEqual(['interface 1/1/5', 'shutdown', 'interface 1/1/8', 'vlan access 999', 'exit']);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(main.control.snapshot()).toEqual(before);
+  });
+
+  it('items that disagree on auto-revert go one by one, each in its own session', async () => {
+    await arubaAoscx.applyAll!(ssh, [...items(three.slice(0, 2)), ...items(three.slice(2), { autoRevert: { minutes: 5 } })]);
+    expect(count(main, 'configure terminal')).toBe(3);
+    expect(count(main, 'checkpoint auto 5')).toBe(1);
+    expect(main.control.snapshot().ports['1/1/8']!.vlan).toBe(999);
+  });
+
+  it('a refused line fails the whole call with the device words, and the shell is back at the manager prompt', async () => {
+    main.control.inject({ kind: 'reject', on: /^vlan access 999$/, once: true });
+    const err = await arubaAoscx.applyAll!(ssh, items(three)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandRejected);
+    expect(String((err as Error).message)).toMatch(/Invalid input: vlan/);
+    expect((await ssh.cli(ARUBA_AOSCX)).level).toBe('manager');
+    expect(received(main).at(-1)).toBe('end');
+    expect(main.control.snapshot().ports['1/1/8']!.vlan).toBe(10);
+    // A trunk in the batch is refused before anything is sent.
+    main.control.reset();
+    const trunk = arubaAoscx.applyAll!(ssh, items([three[0]!, { kind: 'port.vlan', interface: '1/1/7', vlan: 999 }]));
+    await expect(trunk).rejects.toThrow(/1\/1\/7 is a trunk port/);
+    expect(count(main, 'configure terminal')).toBe(0);
+    expect(main.control.snapshot().ports['1/1/5']!.adminUp).toBe(true);
+  });
+
+  it('through the engine: three actions in one stage strike in one session, all verified; rollback restores', async () => {
+    const before = main.control.snapshot();
+    const journal = openSqliteJournal(':memory:');
+    const engine = createEngine({ journal, drivers: { 'aruba-aoscx': arubaAoscx }, openSession, resolveSecret, clock: monotonicClock });
+    try {
+      const r = await engine.run(planOf(device, three), { trigger: { kind: 'test', by: 'vitest' } });
+      expect(r.state, JSON.stringify(r.notDone)).toBe('contained');
+      expect(r.actions.map((a) => a.state)).toEqual(['verified', 'verified', 'verified']);
+      const applied = (await journal.entries(r.runId)).filter((e) => e.type === 'action.applied');
+      expect(applied.map((e) => [e.data['actionId'], e.data['output']])).toEqual([
+        ['a1', expect.any(String)],
+        ['a2', '(applied together with a1)'],
+        ['a3', '(applied together with a1)'],
+      ]);
+      expect(count(main, 'configure terminal')).toBe(1);
+      expect(firstBlock()).toEqual(ourBlock);
+      expect((await engine.rollback(r.runId, { by: 'vitest' })).state).toBe('rolled-back');
+      expect(main.control.snapshot()).toEqual(before);
+    } finally {
+      await journal.close();
+    }
+  });
+
+  it('through the engine: a batch refused half-way is retried one by one, reading first, and ends verified', async () => {
+    main.control.inject({ kind: 'reject', on: /^vlan access 999$/, once: true });
+    const journal = openSqliteJournal(':memory:');
+    const engine = createEngine({ journal, drivers: { 'aruba-aoscx': arubaAoscx }, openSession, resolveSecret, clock: monotonicClock });
+    try {
+      const r = await engine.run(planOf(device, three), { trigger: { kind: 'test', by: 'vitest' } });
+      expect(r.state, JSON.stringify(r.notDone)).toBe('contained');
+      const applied = (await journal.entries(r.runId)).filter((e) => e.type === 'action.applied');
+      // The two shutdowns took effect in the refused batch: found held, not sent again.
+      expect(applied.map((e) => e.data['output'])).toEqual([
+        '(held after an earlier attempt)',
+        '(held after an earlier attempt)',
+        expect.any(String),
+      ]);
+      expect(count(main, 'shutdown')).toBe(2);
+      expect(count(main, 'configure terminal')).toBe(2);
+      expect(main.control.snapshot().ports['1/1/8']!.vlan).toBe(999);
+    } finally {
+      await journal.close();
     }
   });
 });

@@ -12,6 +12,9 @@ import type { RunningSim, SimControl, SimDeviceSpec } from '../src/sim/types.js'
 import { openSession } from '../src/transports/connect.js';
 import type { SshSession } from '../src/transports/types.js';
 import { resolveSecret } from '../src/secrets.js';
+import { createEngine, monotonicClock } from '../src/engine/engine.js';
+import { openSqliteJournal } from '../src/journal/sqlite.js';
+import type { Plan } from '../src/plan/types.js';
 
 /** Simulated FortiGates on their own loopback addresses; each test asserts on the sim's snapshot. */
 const PASSWORD = 'fgt-sim-pass-3Kp9';
@@ -66,6 +69,48 @@ function lazyControl(get: () => RunningSim): SimControl {
     clearFaults: () => get().control.clearFaults(),
     reset: () => get().control.reset(),
     setLatency: (ms) => get().control.setLatency(ms),
+  };
+}
+
+/** Two interface changes and a block: what one stage may ask of one FortiGate. */
+const batch: Action[] = [
+  { kind: 'interface.disable', interface: 'port5' },
+  { kind: 'interface.disable', interface: 'port3' },
+  { kind: 'host.block', address: '10.20.0.11' },
+];
+const received = (sim: RunningSim) => sim.control.received!();
+const count = (sim: RunningSim, line: string) => received(sim).filter((l) => l === line).length;
+
+/** A one-stage plan of `actions` on one device, as the planner would make it. */
+function planOf(device: Device, actions: Action[]): Plan {
+  const id = 'p-applyall';
+  const planned = actions.map((action, i) => {
+    const ctx = ctxOf(device, `fb:${id}:a${i + 1}`);
+    return {
+      id: `a${i + 1}`,
+      stage: 0,
+      device: device.id,
+      driver: 'fortios',
+      action,
+      tag: ctx.tag,
+      commands: fortios.render(action, ctx),
+      timeoutMs: 5000,
+      retries: 0,
+    };
+  });
+  return {
+    formatVersion: 1,
+    id,
+    createdAt: new Date().toISOString(),
+    playbook: { id: 'applyall', title: 'applyAll test', file: 'test', sha256: '0'.repeat(64) },
+    params: {},
+    policy: { onFailure: 'continue' },
+    stages: [{ index: 0, name: 'cut', actionIds: planned.map((a) => a.id) }],
+    actions: planned,
+    devices: { [device.id]: device },
+    overrides: [],
+    errors: [],
+    warnings: [],
   };
 }
 
@@ -312,6 +357,125 @@ describe('fortios auto-revert (cfg-save revert)', () => {
       expect(policyIds(rv)).toEqual(['policy 1 lan-out']);
     } finally {
       await s.close();
+    }
+  });
+
+  it('applyAll arms the revert once for all items, and the timer undoes every one of them', async () => {
+    const before = rv.control.snapshot();
+    const s = await open(rv);
+    try {
+      const ctx = { ...ctxOf(deviceFor(rv)), autoRevert: { minutes: 1 } };
+      await fortios.applyAll!(
+        s,
+        batch.map((action) => ({ action, ctx })),
+      );
+      const snap = rv.control.snapshot();
+      expect([snap.ports['port5']!.adminUp, snap.ports['port3']!.adminUp, snap.rules.length]).toEqual([false, false, 3]);
+      expect(rv.control.received!().filter((l) => l === 'set cfg-save revert')).toHaveLength(1);
+    } finally {
+      await s.close();
+    }
+    // Ports and policies as before (the unit stays in `cfg-save revert` mode: that part was saved).
+    const view = ({ ports, rules }: typeof before) => JSON.stringify({ ports, rules });
+    expect(await untilTrue(() => view(rv.control.snapshot()) === view(before), 3000)).toBe(true);
+  });
+});
+
+describe('fortios applyAll: one config system interface block for a stage', () => {
+  let session: SshSession;
+  let device: Device;
+  const items = (actions: Action[]) => actions.map((action) => ({ action, ctx: ctxOf(device) }));
+  /** The lines from the first `config system interface` to the `end` after it. */
+  const firstBlock = () => {
+    const r = received(main);
+    const at = r.indexOf('config system interface');
+    return r.slice(at, r.indexOf('end', at) + 1);
+  };
+  const ourBlock = ['config system interface', 'edit "port5"', 'set status down', 'next', 'edit "port3"', 'set status down', 'end'];
+  const engineFor = () => {
+    const journal = openSqliteJournal(':memory:');
+    return { journal, engine: createEngine({ journal, drivers: { fortios }, openSession, resolveSecret, clock: monotonicClock }) };
+  };
+  beforeAll(async () => {
+    device = deviceFor(main);
+    session = await open(main);
+  });
+  afterEach(() => main.control.reset());
+  afterAll(async () => session?.close());
+
+  it('two interface.disable and a host.block: the ports in ONE block, the block after; all in the snapshot', async () => {
+    main.control.reset();
+    const before = main.control.snapshot();
+    await fortios.applyAll!(session, items(batch));
+    const snap = main.control.snapshot();
+    expect(snap.ports['port5']!.adminUp).toBe(false);
+    expect(snap.ports['port3']!.adminUp).toBe(false);
+    expect(snap.rules.map((r) => r.text).join('\n')).toContain('set comments "fb:p1a2b:a3 host.block 10.20.0.11 src"');
+    expect(snap.rules.length).toBe(before.rules.length + 2);
+    expect(count(main, 'config system interface')).toBe(1);
+    expect(firstBlock()).toEqual(ourBlock);
+    // Both names checked with one read of the interface table, before the block.
+    expect(received(main).filter((l) => l.startsWith('show system interface'))).toEqual(['show system interface']);
+    expect(received(main).indexOf('show system interface')).toBeLessThan(received(main).indexOf('config system interface'));
+    // The ports went first: the block's lines all come after the interface block's end.
+    expect(received(main).indexOf('config firewall address')).toBeGreaterThan(received(main).indexOf('set status down'));
+    expect((await session.cli(FORTIOS)).level).toBe('exec');
+  });
+
+  it('a refused line inside the block fails the call with the device words; abort drops the half-built entry', async () => {
+    main.control.inject({ kind: 'reject', on: /^set status up$/, once: true });
+    const two: Action[] = [batch[0]!, { kind: 'interface.enable', interface: 'port8' }];
+    const err = await fortios.applyAll!(session, items(two)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommandRejected);
+    expect(String((err as Error).message)).toContain("command parse error before 'set' / Command fail. Return code -61");
+    expect((await session.cli(FORTIOS)).level).toBe('exec');
+    expect(received(main).slice(-2)).toEqual(['set status up', 'abort']);
+    expect(main.control.snapshot().ports['port8']!.adminUp).toBe(false);
+    // A name the device does not have stops the whole block before it starts.
+    main.control.reset();
+    const missing = fortios.applyAll!(session, items([batch[0]!, { kind: 'interface.disable', interface: 'port9' }]));
+    await expect(missing).rejects.toThrow(/interface "port9" does not exist/);
+    expect(count(main, 'config system interface')).toBe(0);
+  });
+
+  it('through the engine: three actions in one stage, the ports in one block, all verified; rollback restores', async () => {
+    const before = main.control.snapshot();
+    const { journal, engine } = engineFor();
+    try {
+      const r = await engine.run(planOf(device, batch), { trigger: { kind: 'test', by: 'vitest' } });
+      expect(r.state, JSON.stringify(r.notDone)).toBe('contained');
+      expect(r.actions.map((a) => a.state)).toEqual(['verified', 'verified', 'verified']);
+      const applied = (await journal.entries(r.runId)).filter((e) => e.type === 'action.applied');
+      expect(applied.map((e) => [e.data['actionId'], e.data['output']])).toEqual([
+        ['a1', expect.any(String)],
+        ['a2', '(applied together with a1)'],
+        ['a3', '(applied together with a1)'],
+      ]);
+      expect(count(main, 'config system interface')).toBe(1);
+      expect(firstBlock()).toEqual(ourBlock);
+      expect((await engine.rollback(r.runId, { by: 'vitest' })).state).toBe('rolled-back');
+      const after = main.control.snapshot();
+      expect({ ports: after.ports, rules: after.rules }).toEqual({ ports: before.ports, rules: before.rules });
+    } finally {
+      await journal.close();
+    }
+  });
+
+  it('through the engine: a block refused half-way is retried one by one, reading first, and ends verified', async () => {
+    main.control.inject({ kind: 'reject', on: /^edit "port3"$/, once: true });
+    const { journal, engine } = engineFor();
+    try {
+      const r = await engine.run(planOf(device, batch), { trigger: { kind: 'test', by: 'vitest' } });
+      expect(r.state, JSON.stringify(r.notDone)).toBe('contained');
+      const applied = (await journal.entries(r.runId)).filter((e) => e.type === 'action.applied');
+      // port5 was committed (`next`) before the refusal: found held, not sent again.
+      expect(applied.map((e) => e.data['output'])[0]).toBe('(held after an earlier attempt)');
+      expect(applied.map((e) => e.data['output'])).not.toContain('(applied together with a1)');
+      expect(count(main, 'edit "port5"')).toBe(1);
+      expect(count(main, 'config system interface')).toBe(2);
+      expect(main.control.snapshot().ports['port3']!.adminUp).toBe(false);
+    } finally {
+      await journal.close();
     }
   });
 });

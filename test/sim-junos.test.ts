@@ -1,11 +1,17 @@
 import ssh2 from 'ssh2';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Action } from '../src/actions.js';
 import type { ActionContext } from '../src/drivers/driver.js';
 import { JUNOS, junos } from '../src/drivers/junos.js';
-import { getDriver } from '../src/drivers/registry.js';
+import { drivers, getDriver } from '../src/drivers/registry.js';
+import { createEngine, monotonicClock } from '../src/engine/engine.js';
 import { CommandRejected, DeviceTimeout, DeviceUnreachable, HostKeyMismatch } from '../src/errors.js';
 import type { Device } from '../src/inventory/types.js';
+import { openSqliteJournal } from '../src/journal/sqlite.js';
+import type { Plan } from '../src/plan/types.js';
 import { junosSim } from '../src/sim/junos.js';
 import { simulators } from '../src/sim/registry.js';
 import type { RunningSim, SimControl, SimDeviceSpec } from '../src/sim/types.js';
@@ -409,4 +415,190 @@ function rawShell(sim: RunningSim, input: string, until: RegExp): Promise<string
     c.on('error', reject);
     c.connect({ host: sim.spec.address, port: 10022, username: creds.user, password: PASSWORD, hostVerifier: () => true });
   });
+}
+
+describe('junos applyAll: one stage on one device, one private candidate, one commit', () => {
+  let ssh: SshSession;
+  let device: Device;
+  const commits = () => main.control.received!().filter((l) => /^commit( confirmed \d+)?$/.test(l));
+  const ctxs =
+    (extra: Partial<ActionContext> = {}) =>
+    (tag: string) => ({ ...ctxOf(device, tag), ...extra });
+  /** Two ports shut, one moved to quarantine, one host blocked: each with its own tag, as the planner gives them. */
+  const batch = (ctx: (tag: string) => ActionContext) =>
+    (
+      [
+        { kind: 'interface.disable', interface: 'ge-0/0/0' },
+        { kind: 'interface.disable', interface: 'ge-0/0/1' },
+        { kind: 'port.vlan', interface: 'ge-0/0/5', vlan: 999 },
+        { kind: 'host.block', address: '10.20.0.11' },
+      ] as Action[]
+    ).map((action, i) => ({ action, ctx: ctx(`fb:pb:a${i + 1}`) }));
+  /** One read after the other: the session has one shell. */
+  const allHold = async (items: { action: Action; ctx: ActionContext }[]) => {
+    const out: boolean[] = [];
+    for (const i of items) out.push(junos.holds(i.action, await junos.read(ssh, i.action, i.ctx), i.ctx));
+    return out;
+  };
+
+  beforeAll(async () => {
+    device = deviceFor(main);
+    ssh = await open(main);
+  });
+  beforeEach(() => main.control.reset());
+  afterAll(async () => {
+    await ssh?.close();
+    main.control.reset();
+  });
+
+  it('two shut ports, a quarantine move and a host.block land in ONE commit, each reads back as done', async () => {
+    const items = batch(ctxs());
+    await junos.applyAll!(ssh, items);
+    expect(commits()).toEqual(['commit']);
+    expect(main.control.received!().filter((l) => l === 'configure private')).toHaveLength(1);
+    const snap = main.control.snapshot();
+    expect(snap.ports['ge-0/0/0']!.adminUp).toBe(false);
+    expect(snap.ports['ge-0/0/1']!.adminUp).toBe(false);
+    expect(snap.ports['ge-0/0/5']).toEqual({ adminUp: true, mode: 'access', vlan: 999, voiceVlan: null });
+    expect(snap.rules.map((r) => r.id)).toEqual([
+      'firewall family inet filter fb-pb-a4 term src',
+      'firewall family inet filter fb-pb-a4 term dst',
+      'firewall family inet filter fb-pass term all',
+    ]);
+    expect(await allHold(items)).toEqual([true, true, true, true]);
+    expect((await ssh.cli(JUNOS)).level).toBe('operational');
+  });
+
+  it('two host.blocks in one commit both sit before fb-pass; two unblocks in one commit restore the config exactly', async () => {
+    const before = main.control.snapshot();
+    const blocks = ['10.20.0.11', '10.20.0.12'].map((address, i) => ({
+      action: { kind: 'host.block', address } as Action,
+      ctx: ctxOf(device, `fb:pb:a${i + 1}`),
+    }));
+    await junos.applyAll!(ssh, blocks);
+    expect(commits()).toEqual(['commit']);
+    for (const unit of ['ge-0/0/0', 'ge-0/0/1']) {
+      const list = main.control
+        .snapshot()
+        .config.split('\n')
+        .map((l) => new RegExp(`^set interfaces ${unit} unit 0 family inet filter input-list (\\S+)$`).exec(l)?.[1])
+        .filter(Boolean);
+      // Each as one apply after the other would leave it: the later one first, the accept-all last.
+      expect(list).toEqual(['fb-pb-a2', 'fb-pb-a1', 'fb-pass']);
+    }
+    expect(await allHold(blocks)).toEqual([true, true]);
+    const unblocks = blocks.map((b) => ({ action: junos.invert(b.action, { key: '', rules: [] }, b.ctx)!, ctx: b.ctx }));
+    expect(unblocks.map((u) => u.action.kind)).toEqual(['host.unblock', 'host.unblock']);
+    await junos.applyAll!(ssh, unblocks);
+    expect(commits()).toEqual(['commit', 'commit']);
+    expect(main.control.snapshot()).toEqual(before);
+  });
+
+  it('a refused line or a refused commit -> CommandRejected in the device words, the candidate is discarded, nothing of the batch committed', async () => {
+    const before = main.control.snapshot();
+    const words = "[edit interfaces ge-0/0/5]\n  'unit'\n    Interface is in use by 802.1X\nerror: configuration check-out failed";
+    for (const [fault, said] of [
+      [{ kind: 'reject', on: /^set interfaces ge-0\/0\/5 unit 0 family ethernet-switching vlan members/, once: true }, /syntax error\./],
+      [{ kind: 'reject', on: /^commit$/, message: words, once: true }, /Interface is in use by 802\.1X/],
+    ] as const) {
+      main.control.reset();
+      main.control.inject(fault);
+      const err = await junos.applyAll!(ssh, batch(ctxs())).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CommandRejected);
+      expect((err as Error).message).toMatch(said);
+      expect(main.control.snapshot()).toEqual(before);
+      expect(main.control.received!()).toContain('rollback 0');
+      expect((await ssh.cli(JUNOS)).level).toBe('operational');
+    }
+    // The discarded candidate leaves nothing behind: the batch again commits exactly itself.
+    await junos.applyAll!(ssh, batch(ctxs()));
+    expect(commits()).toEqual(['commit', 'commit']);
+    expect(await allHold(batch(ctxs()))).toEqual([true, true, true, true]);
+  });
+
+  it('autoRevert on every item -> ONE commit confirmed; confirm (any item) keeps it past the timer; disagreeing items go one by one', async () => {
+    const items = batch(ctxs({ autoRevert: { minutes: 1 } }));
+    await junos.applyAll!(ssh, items);
+    expect(commits()).toEqual(['commit confirmed 1']);
+    expect(await junos.confirm!(ssh, items[2]!.action, items[2]!.ctx)).toMatch(/^pending commit confirmed/);
+    await new Promise((res) => setTimeout(res, 900));
+    expect(await allHold(items)).toEqual([true, true, true, true]);
+
+    main.control.reset();
+    const mixed = batch(ctxs()).map((i, n) => (n === 0 ? { ...i, ctx: { ...i.ctx, autoRevert: { minutes: 1 } } } : i));
+    await junos.applyAll!(ssh, mixed.slice(0, 3));
+    expect(commits()).toEqual(['commit confirmed 1', 'commit', 'commit']);
+  });
+
+  it('through the engine: three actions in one stage -> one commit, journaled "(applied together with a1)", all verified; a refused line falls back to one by one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fb-junos-batch-'));
+    const journal = openSqliteJournal(join(dir, 'journal.db'));
+    try {
+      const engine = createEngine({ journal, drivers, openSession, resolveSecret, clock: monotonicClock });
+      const before = main.control.snapshot();
+      const plan = planOf(device, batch(ctxs()).slice(1));
+      const r = await engine.run(plan, { trigger: { kind: 'test', by: 'vitest' } });
+      expect(r.state).toBe('contained');
+      expect(r.actions.map((a) => [a.actionId, a.state])).toEqual([
+        ['a1', 'verified'],
+        ['a2', 'verified'],
+        ['a3', 'verified'],
+      ]);
+      const applied = (await journal.entries(r.runId)).filter((e) => e.type === 'action.applied');
+      expect(applied.map((e) => e.data['output'])).toEqual([
+        expect.stringContaining('commit complete'),
+        '(applied together with a1)',
+        '(applied together with a1)',
+      ]);
+      expect(commits()).toEqual(['commit']);
+      expect((await engine.rollback(r.runId, { by: 'vitest' })).state).toBe('rolled-back');
+      expect(main.control.snapshot().ports).toEqual(before.ports);
+      expect(main.control.snapshot().rules).toEqual(before.rules);
+
+      // The batch is refused once: the engine reads each action and applies it on its own.
+      main.control.reset();
+      main.control.inject({ kind: 'reject', on: /^set firewall family inet filter fb-pe2-a3 term src then discard$/, once: true });
+      const again = await engine.run(planOf(device, batch(ctxs()).slice(1), 'pe2'), { trigger: { kind: 'test', by: 'vitest' } });
+      expect(again.state).toBe('contained');
+      expect(again.actions.map((a) => a.state)).toEqual(['verified', 'verified', 'verified']);
+      const outputs = (await journal.entries(again.runId)).filter((e) => e.type === 'action.applied').map((e) => e.data['output']);
+      expect(outputs.every((o) => typeof o === 'string' && !o.includes('applied together'))).toBe(true);
+      expect(commits()).toEqual(['commit', 'commit', 'commit']);
+    } finally {
+      await journal.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A one-stage plan of these actions on one junos device, as the planner would write it (tags `fb:<id>:aN`). */
+function planOf(device: Device, items: { action: Action }[], id = 'pe'): Plan {
+  const actions = items.map(({ action }, i) => {
+    const tag = `fb:${id}:a${i + 1}`;
+    return {
+      id: `a${i + 1}`,
+      stage: 0,
+      device: device.id,
+      driver: 'junos',
+      action,
+      tag,
+      commands: junos.render(action, ctxOf(device, tag)),
+      timeoutMs: 5000,
+      retries: 1,
+    };
+  });
+  return {
+    formatVersion: 1,
+    id,
+    createdAt: new Date().toISOString(),
+    playbook: { id: 'batch', title: 'one stage, one device', file: 'inline', sha256: '0'.repeat(64) },
+    params: {},
+    policy: { onFailure: 'continue' },
+    stages: [{ index: 0, name: 'strike', actionIds: actions.map((a) => a.id) }],
+    actions,
+    devices: { [device.id]: device },
+    overrides: [],
+    errors: [],
+    warnings: [],
+  };
 }

@@ -122,26 +122,32 @@ export const aristaEos: Driver = {
   },
 
   async apply(session, action, ctx) {
-    if (action?.kind === 'host.block' || action?.kind === 'host.unblock') {
-      const address = hostAddress(ctx, action.address);
-      const sh = await shellOf(session, ctx);
-      const state = await readFilters(sh, ctx, address);
-      const lines = action.kind === 'host.block' ? blockLines(ctx, state) : unblockLines(ctx, state);
-      return lines.length ? change(sh, ctx, lines) : `nothing to change for ${address}`;
-    }
-    const lines = body(action, ctx);
     const sh = await shellOf(session, ctx);
-    // Read first: an unknown port is refused here, not configured as a phantom (EOS accepts those with a warning).
-    if (action.kind === 'interface.disable' || action.kind === 'interface.enable') await readLink(sh, ctx, action.interface);
-    else if (action.kind === 'port.vlan') {
-      const s = await readPort(sh, ctx, action.interface);
-      if (!MOVABLE.includes(s.mode)) {
-        throw new CommandRejected(
-          `${ctx.device.id}: ${action.interface} is a ${s.mode} port: port.vlan moves access ports only, it never touches a trunk`,
-        );
-      }
-    } else if (action.kind === 'port.restore') await readPort(sh, ctx, action.interface);
-    return change(sh, ctx, lines);
+    const lines = await linesFor(sh, action, ctx, new Running(sh, ctx));
+    return lines.length ? change(sh, ctx, lines) : `nothing to change for ${'address' in action ? action.address : action.kind}`;
+  },
+
+  /**
+   * The actions of one stage in ONE configure session and one `commit` (or `commit timer`): every
+   * read first, then all lines; a refused line aborts the session, so nothing of the batch lands.
+   * The session is named after every member (`fb-<plan>-a1.a2.a3`) so each one's `confirm` finds
+   * it. Items that disagree on autoRevert, or armed ones too many for one session name, go one by one.
+   */
+  async applyAll(session, items) {
+    const first = items[0]!;
+    // Only an armed batch needs every member in the name (for its confirm).
+    const name = batchName(items.map((i) => i.ctx)) ?? (first.ctx.autoRevert ? null : sessionBase(first.ctx));
+    if (!name || items.some((i) => i.ctx.autoRevert?.minutes !== first.ctx.autoRevert?.minutes)) {
+      const out: string[] = [];
+      for (const i of items) out.push(await aristaEos.apply(session, i.action, i.ctx));
+      return out.join('\n');
+    }
+    const ctx = { ...first.ctx, timeoutMs: Math.max(...items.map((i) => i.ctx.timeoutMs)) };
+    const sh = await shellOf(session, ctx);
+    const running = new Running(sh, ctx);
+    const lines: string[] = [];
+    for (const i of items) lines.push(...(await linesFor(sh, i.action, i.ctx, running)));
+    return lines.length ? change(sh, ctx, lines, name) : 'nothing to change';
   },
 
   invert(action, before, ctx) {
@@ -167,7 +173,7 @@ export const aristaEos: Driver = {
     const base = sessionBase(ctx);
     const ours = (s: Record<string, { state?: string }>) =>
       Object.entries(s)
-        .filter(([n, v]) => (n === base || n.startsWith(`${base}_`)) && v.state === 'pendingCommitTimer')
+        .filter(([n, v]) => covers(n, base) && v.state === 'pendingCommitTimer')
         .map(([n]) => n);
     const pending = ours(await sessions(sh, ctx));
     if (!pending.length) return `nothing pending for ${base} (already confirmed or rolled back)`;
@@ -179,6 +185,48 @@ export const aristaEos: Driver = {
     return `confirmed ${pending.join(', ')}`;
   },
 };
+
+/** An action's lines after the reads they depend on; host.* lines are played onto `running` for the next action. */
+async function linesFor(sh: CliShell, action: Action, ctx: ActionContext, running: Running): Promise<string[]> {
+  if (action?.kind === 'host.block' || action?.kind === 'host.unblock') {
+    const state = filtersOf(ctx, hostAddress(ctx, action.address), await running.get());
+    const lines = action.kind === 'host.block' ? blockLines(ctx, state) : unblockLines(ctx, state);
+    running.play(lines);
+    return lines;
+  }
+  const lines = body(action, ctx);
+  // Read first: an unknown port is refused here, not configured as a phantom (EOS accepts those with a warning).
+  if (action.kind === 'interface.disable' || action.kind === 'interface.enable') await readLink(sh, ctx, action.interface);
+  else if (action.kind === 'port.vlan') {
+    const s = await readPort(sh, ctx, action.interface);
+    if (!MOVABLE.includes(s.mode)) {
+      throw new CommandRejected(
+        `${ctx.device.id}: ${action.interface} is a ${s.mode} port: port.vlan moves access ports only, it never touches a trunk`,
+      );
+    }
+  } else if (action.kind === 'port.restore') await readPort(sh, ctx, action.interface);
+  return lines;
+}
+
+/** One session name for a batch: the first member's, then the other action ids (`fb-p1-a1.a2.a3`); null when it cannot say. */
+function batchName(ctxs: ActionContext[]): string | null {
+  const bases = ctxs.map(sessionBase);
+  const cut = bases[0]!.lastIndexOf('-') + 1;
+  const prefix = bases[0]!.slice(0, cut);
+  if (cut <= 3 || bases.some((b) => !b.startsWith(prefix) || b.length === prefix.length)) return null;
+  const name = `${bases[0]}${bases
+    .slice(1)
+    .map((b) => `.${b.slice(cut)}`)
+    .join('')}`;
+  return name.length <= 60 ? name : null;
+}
+
+/** Does the session `name` (perhaps `_N`-suffixed, perhaps a batch) hold the change of the action whose base is `base`? */
+function covers(name: string, base: string): boolean {
+  const core = name.replace(/_\d+$/, '');
+  const cut = base.lastIndexOf('-') + 1;
+  return core === base || (core.startsWith(base.slice(0, cut)) && core.slice(cut).split('.').includes(base.slice(cut)));
+}
 
 /** The config lines of an action (validated again here: nothing unchecked reaches the CLI). */
 function body(action: Action, ctx: ActionContext): string[] {
@@ -309,10 +357,9 @@ async function sessions(sh: CliShell, ctx: ActionContext): Promise<Record<string
  * asked for). Whatever happens, the shell is back at the privileged prompt afterwards: a failed
  * session is aborted, so nothing of it reaches the running config.
  */
-async function change(sh: CliShell, ctx: ActionContext, lines: string[]): Promise<string> {
+async function change(sh: CliShell, ctx: ActionContext, lines: string[], base = sessionBase(ctx)): Promise<string> {
   const opts = { timeoutMs: ctx.timeoutMs };
   const existing = await sessions(sh, ctx);
-  const base = sessionBase(ctx);
   let name = base;
   for (let n = 2; existing[name]; n++) {
     // A session of ours left uncommitted by an interrupted run holds nothing applied: abort and reuse it.
@@ -393,10 +440,42 @@ function denyLines(ctx: ActionContext, address: string, seq: number | 'N'): stri
   ];
 }
 
-/** Reads applied ACLs and their entries from the running config (EOS lists ACL entries with their sequence numbers). */
-async function readFilters(sh: CliShell, ctx: ActionContext, address: string): Promise<FilterState> {
-  const text = await sh.send('show running-config', { timeoutMs: ctx.timeoutMs });
-  const applied: Record<string, string | null> = {};
+/**
+ * Inbound ACLs per interface and every ACL's entries, parsed from `show running-config` (EOS lists
+ * ACL entries with their sequence numbers) once per change; `play` applies our own lines to it,
+ * so the next host.* action of a batch picks free sequence numbers and ACLs as the device will have them.
+ */
+class Running {
+  private parsed?: { groupOf: Record<string, string[]>; all: Record<string, { seq: number; text: string }[]> };
+  constructor(
+    private readonly sh: CliShell,
+    private readonly ctx: ActionContext,
+  ) {}
+  async get(): Promise<NonNullable<Running['parsed']>> {
+    this.parsed ??= parseRunning(await this.sh.send('show running-config', { timeoutMs: this.ctx.timeoutMs }));
+    return this.parsed;
+  }
+  play(lines: string[]): void {
+    const r = this.parsed;
+    if (!r) return;
+    let sec: { acl: boolean; name: string } | undefined;
+    for (const l of lines) {
+      const head = /^(interface|ip access-list) (\S+)$/.exec(l);
+      const drop = /^no ip access-list (\S+)$/.exec(l);
+      const group = /^(no )?ip access-group (\S+) in$/.exec(l);
+      const entry = /^(no )?(\d+)(?: (.+))?$/.exec(l);
+      if (head) sec = { acl: head[1] !== 'interface', name: head[2]! };
+      else if (drop) delete r.all[drop[1]!];
+      else if (sec && !sec.acl && group) r.groupOf[sec.name] = group[1] ? [] : [group[2]!];
+      else if (sec?.acl && entry) {
+        const rest = (r.all[sec.name] ?? []).filter((e) => e.seq !== Number(entry[2]));
+        r.all[sec.name] = entry[1] ? rest : [...rest, { seq: Number(entry[2]), text: entry[3]! }].sort((x, y) => x.seq - y.seq);
+      } else sec = undefined;
+    }
+  }
+}
+
+function parseRunning(text: string): NonNullable<Running['parsed']> {
   const all: Record<string, { seq: number; text: string }[]> = {};
   const groupOf: Record<string, string[]> = {};
   let section: { kind: 'if' | 'acl'; name: string } | undefined;
@@ -412,6 +491,15 @@ async function readFilters(sh: CliShell, ctx: ActionContext, address: string): P
       if (e) all[section.name] = [...(all[section.name] ?? []), { seq: Number(e[1]), text: e[2]! }];
     }
   }
+  return { groupOf, all };
+}
+
+async function readFilters(sh: CliShell, ctx: ActionContext, address: string): Promise<FilterState> {
+  return filtersOf(ctx, address, await new Running(sh, ctx).get());
+}
+
+function filtersOf(ctx: ActionContext, address: string, { groupOf, all }: NonNullable<Running['parsed']>): FilterState {
+  const applied: Record<string, string | null> = {};
   for (const t of targets(ctx)) applied[t] = groupOf[t]?.[0] ?? null;
   const groups: Group[] = [];
   for (const [acl, entries] of Object.entries(all)) {

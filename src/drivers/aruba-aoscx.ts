@@ -174,20 +174,12 @@ export const arubaAoscx: Driver = {
   },
 
   async apply(session, action, ctx) {
-    const id = ctx.device.id;
     switch (action?.kind) {
       case 'interface.disable':
       case 'interface.enable':
-        return configure(session, ctx, arubaAoscx.render(action, ctx).slice(1, -1));
       case 'port.vlan':
-      case 'port.restore': {
-        const lines = arubaAoscx.render(action, ctx).slice(1, -1);
-        const s = (await arubaAoscx.read(session, action, ctx)) as PortState;
-        // A trunk carries other VLANs (and on AOS-CX the phone's voice VLAN): never flatten one.
-        if (s.mode !== 'access')
-          throw new CommandRejected(`${id}: ${s.interface} is a ${s.mode} port, not an access port: refusing to change its VLAN`);
-        return configure(session, ctx, lines);
-      }
+      case 'port.restore':
+        return configure(session, ctx, await portLines(session, action, ctx));
       case 'host.block':
         return configure(session, ctx, await hostBlockLines(session, action, ctx));
       case 'host.unblock':
@@ -195,6 +187,34 @@ export const arubaAoscx: Driver = {
       default:
         return unsupported(action, ctx);
     }
+  },
+
+  /**
+   * Port changes of one stage go out in one `configure terminal` ... `end` (one cut, not a ripple),
+   * after the reads that refuse trunks; ACL changes read the ACLs they extend, so each still runs
+   * as its own apply after them. `checkpoint auto` is armed once, before the first change; items
+   * that disagree on auto-revert go one by one.
+   */
+  async applyAll(session, items) {
+    // Everything is checked before the first byte goes out.
+    for (const i of items) arubaAoscx.render(i.action, i.ctx);
+    const same = items.every((i) => JSON.stringify(i.ctx.autoRevert) === JSON.stringify(items[0]!.ctx.autoRevert));
+    const ports = same ? items.filter((i) => PORT_KINDS.has(i.action.kind)) : [];
+    let armed = false;
+    // When they agree, the first change arms the checkpoint for all; the later ones do not re-arm it.
+    const arm = (ctx: ActionContext): ActionContext => {
+      const c = same && armed ? { ...ctx, autoRevert: undefined } : ctx;
+      armed = true;
+      return c;
+    };
+    const out: string[] = [];
+    if (ports.length) {
+      const lines: string[] = [];
+      for (const i of ports) lines.push(...(await portLines(session, i.action, i.ctx)));
+      out.push(await configure(session, arm(ports[0]!.ctx), lines));
+    }
+    for (const i of items) if (!ports.includes(i)) out.push(await arubaAoscx.apply(session, i.action, arm(i.ctx)));
+    return out.filter(Boolean).join('\n');
   },
 
   invert(action, before, ctx) {
@@ -258,6 +278,21 @@ async function configure(session: Session, ctx: ActionContext, lines: string[]):
     }
   }
   return out.filter(Boolean).join('\n');
+}
+
+/** Actions whose lines go into one configuration session together (applyAll). */
+const PORT_KINDS: ReadonlySet<string> = new Set(['interface.disable', 'interface.enable', 'port.vlan', 'port.restore']);
+
+/** A port change's lines (config context); a VLAN change first reads the port and refuses a trunk. */
+async function portLines(session: Session, action: Action, ctx: ActionContext): Promise<string[]> {
+  const lines = arubaAoscx.render(action, ctx).slice(1, -1);
+  if (action.kind === 'port.vlan' || action.kind === 'port.restore') {
+    const s = (await arubaAoscx.read(session, action, ctx)) as PortState;
+    // A trunk carries other VLANs (and on AOS-CX the phone's voice VLAN): never flatten one.
+    if (s.mode !== 'access')
+      throw new CommandRejected(`${ctx.device.id}: ${s.interface} is a ${s.mode} port, not an access port: refusing to change its VLAN`);
+  }
+  return lines;
 }
 
 function port(id: string, name: string): string {

@@ -70,6 +70,7 @@ interface RuleState extends State {
   firstOther: number | null;
 }
 type Block = Extract<Action, { kind: 'host.block' | 'egress.block' }>;
+type Link = Extract<Action, { kind: 'interface.disable' | 'interface.enable' }>;
 
 export const fortios: Driver = {
   family: 'fortios',
@@ -80,10 +81,8 @@ export const fortios: Driver = {
     const id = ctx.device.id;
     switch (kindOf(action, ctx)) {
       case 'interface.disable':
-      case 'interface.enable': {
-        const a = action as Extract<Action, { interface: string }>;
-        return statusLines(iface(id, a.interface), a.kind === 'interface.disable' ? 'down' : 'up');
-      }
+      case 'interface.enable':
+        return statusLines(ctx, [action as Link]);
       case 'host.block':
       case 'egress.block': {
         const a = action as Block;
@@ -111,7 +110,7 @@ export const fortios: Driver = {
     const kind = kindOf(action, ctx);
     const sh = await cli(session, ctx);
     if (kind === 'interface.disable' || kind === 'interface.enable') {
-      return readLink(sh, ctx, iface(ctx.device.id, (action as Extract<Action, { interface: string }>).interface));
+      return (await readLinks(sh, ctx, [(action as Link).interface]))[0]!;
     }
     return readRules(sh, ctx, blockKind(action), subjectOf(action, ctx));
   },
@@ -147,6 +146,7 @@ export const fortios: Driver = {
     // Everything is checked before the first byte goes out.
     fortios.render(action, ctx);
     const sh = await cli(session, ctx);
+    if (kind === 'interface.disable' || kind === 'interface.enable') return setStatus(sh, ctx, [action as Link]);
     const out: string[] = [];
     const send = async (line: string) => {
       out.push(await sh.send(line, { timeoutMs: ctx.timeoutMs }));
@@ -157,15 +157,6 @@ export const fortios: Driver = {
         if (ctx.autoRevert) for (const line of armLines(ctx.autoRevert.minutes)) await send(line);
       };
       switch (kind) {
-        case 'interface.disable':
-        case 'interface.enable': {
-          const a = action as Extract<Action, { interface: string }>;
-          // Editing a name that does not exist would create an interface: check first.
-          await readLink(sh, ctx, iface(id, a.interface));
-          await arm();
-          for (const line of statusLines(a.interface, kind === 'interface.disable' ? 'down' : 'up')) await send(line);
-          break;
-        }
         case 'host.block':
         case 'egress.block': {
           const a = action as Block;
@@ -215,6 +206,32 @@ export const fortios: Driver = {
     }
   },
 
+  /**
+   * The interface changes of one stage go out in one `config system interface` block (one cut,
+   * not a ripple); blocks read the policies they move, so each still runs as its own apply after
+   * them. Auto-revert is armed once, before the first change; items that disagree go one by one.
+   */
+  async applyAll(session, items) {
+    // Everything is checked before the first byte goes out.
+    for (const i of items) fortios.render(i.action, i.ctx);
+    const same = items.every((i) => JSON.stringify(i.ctx.autoRevert) === JSON.stringify(items[0]!.ctx.autoRevert));
+    const links = same ? items.filter((i) => i.action.kind === 'interface.disable' || i.action.kind === 'interface.enable') : [];
+    let armed = false;
+    // When they agree, the first change arms the revert for all; the later ones do not arm it again.
+    const arm = (ctx: ActionContext): ActionContext => {
+      const c = same && armed ? { ...ctx, autoRevert: undefined } : ctx;
+      armed = true;
+      return c;
+    };
+    const out: string[] = [];
+    if (links.length) {
+      const [ctx, list] = [arm(links[0]!.ctx), links.map((i) => i.action as Link)];
+      out.push(await setStatus(await cli(session, ctx), ctx, list));
+    }
+    for (const i of items) if (!links.includes(i)) out.push(await fortios.apply(session, i.action, arm(i.ctx)));
+    return out.filter(Boolean).join('\n');
+  },
+
   invert(action, before, ctx) {
     switch (action.kind) {
       case 'interface.disable':
@@ -237,15 +254,13 @@ export const fortios: Driver = {
    * the switch back to automatic itself saves pending changes (we save first, so it is moot).
    */
   async confirm(session, _action, ctx) {
-    const sh = await cli(session, ctx);
-    const out: string[] = [];
-    try {
-      for (const line of ['execute cfg save', 'config system global', 'set cfg-save automatic', 'end'])
-        out.push(await sh.send(line, { timeoutMs: ctx.timeoutMs }));
-    } finally {
-      if (!sh.broken) await sh.moveTo('exec', { timeoutMs: ctx.timeoutMs });
-    }
-    return out.filter(Boolean).join('\n') || 'nothing pending';
+    const out = await sendLines(await cli(session, ctx), ctx, [
+      'execute cfg save',
+      'config system global',
+      'set cfg-save automatic',
+      'end',
+    ]);
+    return out || 'nothing pending';
   },
 };
 
@@ -270,8 +285,40 @@ function q(value: string): string {
   return `"${value}"`;
 }
 
-function statusLines(name: string, status: 'up' | 'down'): string[] {
-  return ['config system interface', `edit ${q(name)}`, `set status ${status}`, 'end'];
+/** One `config system interface` block for all: `next` between entries, `end` commits the last. */
+function statusLines(ctx: ActionContext, list: Link[]): string[] {
+  const entries = list.map((a) => [
+    `edit ${q(iface(ctx.device.id, a.interface))}`,
+    `set status ${a.kind === 'interface.disable' ? 'down' : 'up'}`,
+  ]);
+  return ['config system interface', ...entries.flatMap((e, i) => (i ? ['next', ...e] : e)), 'end'];
+}
+
+/**
+ * Interface status changes, armed first when asked. Editing a name that does not exist would
+ * create an interface: every one is checked first.
+ */
+async function setStatus(sh: CliShell, ctx: ActionContext, list: Link[]): Promise<string> {
+  await readLinks(
+    sh,
+    ctx,
+    list.map((a) => a.interface),
+  );
+  return sendLines(sh, ctx, [...(ctx.autoRevert ? armLines(ctx.autoRevert.minutes) : []), ...statusLines(ctx, list)]);
+}
+
+/** Sends `lines`; always back at the top afterwards, also after an error (`abort` drops a half-built entry). */
+async function sendLines(sh: CliShell, ctx: ActionContext, lines: string[]): Promise<string> {
+  const opts = { timeoutMs: ctx.timeoutMs };
+  const out: string[] = [];
+  try {
+    for (const line of lines) out.push(await sh.send(line, opts));
+  } catch (err) {
+    if (!sh.broken) await sh.moveTo('exec', opts).catch(() => undefined);
+    throw err;
+  }
+  await sh.moveTo('exec', opts);
+  return out.filter(Boolean).join('\n');
 }
 
 function armLines(minutes: number): string[] {
@@ -390,11 +437,16 @@ function policyLines(list: PlannedPolicy[]): string[] {
   return ['config firewall policy', ...body, 'end'];
 }
 
-async function readLink(sh: CliShell, ctx: ActionContext, name: string): Promise<LinkState> {
-  const text = await sh.send(`show system interface ${name}`, { timeoutMs: ctx.timeoutMs });
-  const entry = parseEntries(text).find((e) => e.key === name);
-  if (!entry) throw new CommandRejected(`${ctx.device.id}: interface "${name}" does not exist`);
-  return { interface: name, adminUp: entry.fields['status']?.[0] !== 'down' };
+/** One name: `show system interface <name>`; several: the whole table, in one round trip. */
+async function readLinks(sh: CliShell, ctx: ActionContext, names: string[]): Promise<LinkState[]> {
+  for (const name of names) iface(ctx.device.id, name);
+  const text = await sh.send(`show system interface${names.length === 1 ? ` ${names[0]}` : ''}`, { timeoutMs: ctx.timeoutMs });
+  const entries = parseEntries(text);
+  return names.map((name) => {
+    const entry = entries.find((e) => e.key === name);
+    if (!entry) throw new CommandRejected(`${ctx.device.id}: interface "${name}" does not exist`);
+    return { interface: name, adminUp: entry.fields['status']?.[0] !== 'down' };
+  });
 }
 
 async function readPolicies(sh: CliShell, ctx: ActionContext) {

@@ -173,47 +173,36 @@ export const junos: Driver = {
   },
 
   async apply(session, action, ctx) {
-    const id = ctx.device.id;
     junos.render(action, ctx); // validates every value before anything is sent
     const sh = await shell(session, ctx);
-    switch (action.kind) {
-      case 'interface.disable':
-      case 'interface.enable': {
-        const name = iface(id, action.interface);
-        await adminUp(sh, ctx, name); // refuses an interface the device does not have, in its words
-        return change(sh, ctx, [
-          action.kind === 'interface.disable' ? `set interfaces ${name} disable` : `delete interfaces ${name} disable`,
-        ]);
-      }
-      case 'port.vlan':
-      case 'port.restore': {
-        const name = iface(id, action.interface);
-        const { state, vlanNames } = await readPort(sh, ctx, name);
-        if (state.mode === 'trunk')
-          throw new CommandRejected(`${id}: ${name} is a trunk port (interface-mode trunk); ${action.kind} moves access ports only`);
-        if (state.mode === null)
-          throw new CommandRejected(`${id}: ${name} has no family ethernet-switching; ${action.kind} needs a switch port`);
-        const named = (v: number | null) => {
-          if (v === null) return null;
-          const n = vlanNames.get(v);
-          if (!n) throw new CommandRejected(`${id}: VLAN ${v} is not defined on the device (show configuration vlans)`);
-          return n;
-        };
-        const lines =
-          action.kind === 'port.vlan'
-            ? portLines(id, name, 'access', named(action.vlan), null, state.voiceVlan !== null)
-            : portLines(id, name, checkMode(id, action.mode), named(action.vlan), named(action.voiceVlan), state.voiceVlan !== null);
-        return change(sh, ctx, lines);
-      }
-      case 'host.block':
-      case 'egress.block':
-        return change(sh, ctx, await blockLines(sh, ctx, action));
-      case 'host.unblock':
-      case 'egress.unblock':
-        return change(sh, ctx, await unblockLines(sh, ctx));
-      default:
-        return unsupported(action, ctx);
+    return change(sh, ctx, await linesFor(sh, action, ctx, new Candidate(sh, ctx)));
+  },
+
+  /**
+   * The actions of one stage in one private candidate and ONE commit (one cut, not a ripple).
+   * Every read happens first, at operational level; each filter action's lines are played onto
+   * the configuration the next one reads, so their lists come out as one apply after another would
+   * leave them. A refused line or commit throws and the candidate is discarded: nothing of the
+   * batch is committed. Items that disagree on autoRevert go one by one (one commit each).
+   */
+  async applyAll(session, items) {
+    const first = items[0]!;
+    if (items.some((i) => i.ctx.autoRevert?.minutes !== first.ctx.autoRevert?.minutes)) {
+      const out: string[] = [];
+      for (const i of items) out.push(await junos.apply(session, i.action, i.ctx));
+      return out.join('\n');
     }
+    for (const i of items) junos.render(i.action, i.ctx);
+    const ctx = { ...first.ctx, timeoutMs: Math.max(...items.map((i) => i.ctx.timeoutMs)) };
+    const sh = await shell(session, ctx);
+    const cand = new Candidate(sh, ctx);
+    const lines: string[] = [];
+    for (const i of items) {
+      const own = await linesFor(sh, i.action, i.ctx, cand);
+      cand.play(own);
+      lines.push(...own);
+    }
+    return change(sh, ctx, lines);
   },
 
   invert(action, before, ctx) {
@@ -267,6 +256,81 @@ async function shell(session: Session, ctx: ActionContext): Promise<CliShell> {
   const sh = await session.cli(JUNOS);
   if (sh.level !== 'operational') await leaveConfig(sh, ctx);
   return sh;
+}
+
+/** The configuration lines of one action, after the reads they depend on (operational level). */
+async function linesFor(sh: CliShell, action: Action, ctx: ActionContext, cand: Candidate): Promise<string[]> {
+  const id = ctx.device.id;
+  switch (action.kind) {
+    case 'interface.disable':
+    case 'interface.enable': {
+      const name = iface(id, action.interface);
+      await adminUp(sh, ctx, name); // refuses an interface the device does not have, in its words
+      return [action.kind === 'interface.disable' ? `set interfaces ${name} disable` : `delete interfaces ${name} disable`];
+    }
+    case 'port.vlan':
+    case 'port.restore': {
+      const name = iface(id, action.interface);
+      const { state, vlanNames } = await readPort(sh, ctx, name);
+      if (state.mode === 'trunk')
+        throw new CommandRejected(`${id}: ${name} is a trunk port (interface-mode trunk); ${action.kind} moves access ports only`);
+      if (state.mode === null)
+        throw new CommandRejected(`${id}: ${name} has no family ethernet-switching; ${action.kind} needs a switch port`);
+      const named = (v: number | null) => {
+        if (v === null) return null;
+        const n = vlanNames.get(v);
+        if (!n) throw new CommandRejected(`${id}: VLAN ${v} is not defined on the device (show configuration vlans)`);
+        return n;
+      };
+      return action.kind === 'port.vlan'
+        ? portLines(id, name, 'access', named(action.vlan), null, state.voiceVlan !== null)
+        : portLines(id, name, checkMode(id, action.mode), named(action.vlan), named(action.voiceVlan), state.voiceVlan !== null);
+    }
+    case 'host.block':
+    case 'egress.block':
+      return blockLines(cand, ctx, action);
+    case 'host.unblock':
+    case 'egress.unblock':
+      return unblockLines(cand, ctx);
+    default:
+      return unsupported(action, ctx);
+  }
+}
+
+/**
+ * The `interfaces` / `firewall` statements filter actions build on: read once per change, then
+ * each action's own lines are played onto them (set / delete / insert ... before), so that the
+ * next action of the same commit sees its filter lists as they will be.
+ */
+class Candidate {
+  private readonly cfg = new Map<string, string[]>();
+  constructor(
+    private readonly sh: CliShell,
+    private readonly ctx: ActionContext,
+  ) {}
+  async get(path: 'interfaces' | 'firewall'): Promise<string[]> {
+    if (!this.cfg.has(path)) this.cfg.set(path, await showSet(this.sh, this.ctx, path));
+    return this.cfg.get(path)!;
+  }
+  play(lines: string[]): void {
+    for (const [path, cfg] of this.cfg) {
+      let out = cfg;
+      for (const line of lines) {
+        const [verb, ...w] = line.split(' ');
+        if (w[0] !== path) continue;
+        const stmt = w.join(' ');
+        if (verb === 'set' && !out.includes(stmt)) out = [...out, stmt];
+        else if (verb === 'delete') out = out.filter((l) => l !== stmt && !l.startsWith(`${stmt} `));
+        else if (verb === 'insert' && w[w.length - 2] === 'before') {
+          const ins = w.slice(0, -2).join(' ');
+          out = out.filter((l) => l !== ins);
+          const at = out.indexOf([...w.slice(0, -3), w[w.length - 1]].join(' '));
+          out.splice(at < 0 ? out.length : at, 0, ins);
+        }
+      }
+      this.cfg.set(path, out);
+    }
+  }
 }
 
 /** Sends the lines in a private candidate and commits; whatever happens, leaves config mode clean. */
@@ -461,14 +525,14 @@ async function readRules(sh: CliShell, ctx: ActionContext, action: Action): Prom
 
 /** Defines our filter and puts it first in each unit's list, so the operator's filters still run after it. */
 async function blockLines(
-  sh: CliShell,
+  cand: Candidate,
   ctx: ActionContext,
   action: Extract<Action, { kind: 'host.block' | 'egress.block' }>,
 ): Promise<string[]> {
   const id = ctx.device.id;
   const { fam, name, terms } = blockTerms(id, action, ctx.tag);
   const dir = action.kind === 'host.block' ? 'input' : 'output';
-  const cfg = await showSet(sh, ctx, 'interfaces');
+  const cfg = await cand.get('interfaces');
   const apps = applications(cfg);
   const hasFamily = (unit: string) => cfg.some((l) => l.startsWith(`interfaces ${unit.replace('.', ' unit ')} family ${fam}`));
   const units = (action.kind === 'host.block' ? dataUnits(ctx.device) : action.uplinks.map((u) => unitOf(id, u))).filter(hasFamily);
@@ -492,10 +556,10 @@ async function blockLines(
 }
 
 /** Takes exactly our filter out of every list, and puts each list back as it was before us. */
-async function unblockLines(sh: CliShell, ctx: ActionContext): Promise<string[]> {
+async function unblockLines(cand: Candidate, ctx: ActionContext): Promise<string[]> {
   const name = filterName(ctx.device.id, ctx.tag);
-  const apps = applications(await showSet(sh, ctx, 'interfaces'));
-  const fw = await showSet(sh, ctx, 'firewall');
+  const apps = applications(await cand.get('interfaces'));
+  const fw = await cand.get('firewall');
   const out: string[] = [];
   const stillUsesPass = new Set<string>();
   for (const [key, e] of apps) {
