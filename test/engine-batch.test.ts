@@ -91,6 +91,9 @@ describe("a stage's changes on one device go out together", () => {
     expect(a2!.state).toBe('failed');
     expect(a2!.error).toMatch(/% Invalid input detected/);
     expect(a3!.state).toBe('verified');
+    const refused = (await journal.entries(result.runId)).find((e) => e.type === 'batch.refused')!;
+    expect(refused.data).toMatchObject({ device: 'sw1', actions: ['a1', 'a2', 'a3'], code: 'COMMAND_REJECTED' });
+    expect(refused.data.error).toMatch(/% Invalid input detected/);
     // The batch, then Gi1/0/2 alone (refused each try), then Gi1/0/3 alone.
     expect(configures).toBeGreaterThanOrEqual(3);
     expect(sw().snapshot().ports['Gi1/0/2']!.adminUp).toBe(true);

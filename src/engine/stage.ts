@@ -139,7 +139,7 @@ async function prepareDevice(deps: StageDeps, log: StageLog, actions: PlannedAct
 async function strikeDevice(deps: StageDeps, log: StageLog, list: Pending[]): Promise<void> {
   const startedAt = deps.clock();
   // Several changes on one device go out together where the driver can (one session, one commit).
-  const together = list.length > 1 && list[0]!.driver.applyAll ? await strikeTogether(deps, list, startedAt) : false;
+  const together = list.length > 1 && list[0]!.driver.applyAll ? await strikeTogether(deps, log, list, startedAt) : false;
   if (together) return;
   for (const p of list) {
     p.startedAt ??= deps.clock();
@@ -168,7 +168,7 @@ async function strikeDevice(deps: StageDeps, log: StageLog, list: Pending[]): Pr
 }
 
 /** One applyAll for the device's actions of this stage; false (nothing marked) when it failed. */
-async function strikeTogether(deps: StageDeps, list: Pending[], startedAt: number): Promise<boolean> {
+async function strikeTogether(deps: StageDeps, log: StageLog, list: Pending[], startedAt: number): Promise<boolean> {
   const first = list[0]!;
   for (const p of list) p.startedAt = startedAt;
   try {
@@ -189,15 +189,27 @@ async function strikeTogether(deps: StageDeps, list: Pending[], startedAt: numbe
   } catch (err) {
     // A batch that timed out may still be sending: the fallback must not share its session.
     if (err instanceof DeviceUnreachable || err instanceof DeviceTimeout) await deps.pool.discard(first.pa.device);
+    // Nothing silently degraded: the cut on this device was not one change, and the journal says why.
+    log.add('batch.refused', {
+      device: first.pa.device,
+      actions: list.map((p) => p.pa.id),
+      code: errorCode(err),
+      error: errorMessage(err),
+    });
     return false;
   }
 }
 
+/**
+ * Reads every change of this device back, then confirms the armed ones. Confirming only after all
+ * read-backs matters: on most platforms a confirm covers everything pending on the device (a
+ * Junos `commit`, IOS `configure confirm`), batched changes share one timer, and a change the
+ * device must undo by itself should not be made permanent by its neighbour's confirm first.
+ */
 async function verifyDevice(deps: StageDeps, log: StageLog, list: Pending[]): Promise<number[]> {
-  const times: number[] = [];
+  const verified: { p: Pending; at: number; ms: number; after: State }[] = [];
   for (const p of list) {
     let after: State | undefined;
-    let phase: 'verify' | 'confirm' = 'verify';
     try {
       const session = await connect(deps, p.pa, p.driver);
       after = await withTimeout(p.driver.read(session, p.pa.action, p.ctx), p.pa.timeoutMs, `${p.pa.id} read back ${p.pa.device}`);
@@ -207,27 +219,37 @@ async function verifyDevice(deps: StageDeps, log: StageLog, list: Pending[]): Pr
           `${p.pa.id} ${describeAction(p.pa.action)} on ${p.pa.device}: read-back does not show the change: ${JSON.stringify(after)}`,
         );
       }
-      const now = deps.clock();
-      const ms = round(now - p.startedAt!);
+      const at = deps.clock();
+      const ms = round(at - p.startedAt!);
       log.add('action.verified', { actionId: p.pa.id, device: p.pa.device, after, ms });
-      if (p.pa.autoRevert && p.driver.confirm) {
-        phase = 'confirm';
-        // Durable before the confirm: a crash here must read "verified, armed, not confirmed".
-        await log.flush();
-        // Only a verified change is confirmed; an unconfirmed one the device undoes by itself.
-        const output = await withTimeout(
-          p.driver.confirm(session, p.pa.action, p.ctx),
-          p.pa.timeoutMs,
-          `${p.pa.id} confirm on ${p.pa.device}`,
-        );
-        log.add('action.confirmed', { actionId: p.pa.id, device: p.pa.device, output });
-      }
-      times.push(now);
-      setResult(deps, p.pa, 'verified', { ms });
+      verified.push({ p, at, ms, after });
     } catch (err) {
-      const note = phase === 'confirm' ? 'not confirmed: the device undoes this change when its auto-revert timer ends' : undefined;
-      fail(deps, log, p.pa, phase, err, after, note);
+      fail(deps, log, p.pa, 'verify', err, after);
     }
+  }
+  const armed = verified.filter((v) => v.p.pa.autoRevert && v.p.driver.confirm);
+  // Durable before any confirm: a crash here must read "verified, armed, not confirmed".
+  if (armed.length) await log.flush();
+  const lost = new Set<Pending>();
+  for (const { p, after } of armed) {
+    try {
+      const session = await connect(deps, p.pa, p.driver);
+      const output = await withTimeout(
+        p.driver.confirm!(session, p.pa.action, p.ctx),
+        p.pa.timeoutMs,
+        `${p.pa.id} confirm on ${p.pa.device}`,
+      );
+      log.add('action.confirmed', { actionId: p.pa.id, device: p.pa.device, output });
+    } catch (err) {
+      lost.add(p);
+      fail(deps, log, p.pa, 'confirm', err, after, 'not confirmed: the device undoes this change when its auto-revert timer ends');
+    }
+  }
+  const times: number[] = [];
+  for (const { p, at, ms } of verified) {
+    if (lost.has(p)) continue;
+    times.push(at);
+    setResult(deps, p.pa, 'verified', { ms });
   }
   return times;
 }

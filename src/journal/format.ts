@@ -50,6 +50,8 @@ function summary(e: JournalEntry): string {
       return `stage ${str(d.stage)} struck, cut skew ${str(d.cutSkewMs)} ms`;
     case 'action.intent':
       return `${action(d.action)} (inverse: ${action(d.inverse)})${isRecord(d.autoRevert) ? `, device auto-revert armed for ${str(d.autoRevert.minutes)} min` : ''}`;
+    case 'batch.refused':
+      return `refused together (${Array.isArray(d.actions) ? d.actions.join('+') : '?'}), sent one by one: ${str(d.code, '?')} ${str(d.error)}`;
     case 'action.confirmed':
       return 'auto-revert confirmed: the change stays';
     case 'action.already':

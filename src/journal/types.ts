@@ -11,6 +11,7 @@
  *   action.intent      { actionId, device, action, before, inverse, autoRevert?: { minutes } (armed with the change) }
  *   action.already     { actionId, device, before }
  *   action.applied     { actionId, device, output }
+ *   batch.refused      { device, actions, code, error }   (a device refused its changes together; sent one by one)
  *   action.verified    { actionId, device, after, ms }
  *   action.confirmed   { actionId, device, output }   (device-side auto-revert disarmed after the read-back)
  *   action.failed      { actionId, device, phase, code, error }
@@ -28,6 +29,7 @@ export type EntryType =
   | 'action.intent'
   | 'action.already'
   | 'action.applied'
+  | 'batch.refused'
   | 'action.verified'
   | 'action.confirmed'
   | 'action.failed'
