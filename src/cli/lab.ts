@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { formatLabStatus, labDown, labStatus, labUp } from '../lab/lab.js';
 import { die } from './exit.js';
 
 /** `firebreak lab up | down | status`: the namespace lab on real sshd, nftables and snmpd (root). */
@@ -15,6 +14,7 @@ export function labCommand(): Command {
     .option('--json', 'print the lab description as JSON')
     .action(async (o: { dir?: string; reset?: boolean; json?: boolean }) => {
       try {
+        const { labUp } = await import('../lab/lab.js'); // the lab's modules load only for lab commands
         const info = await labUp({ dir: o.dir, reset: o.reset, log: err });
         if (o.json) process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
         else {
@@ -37,6 +37,7 @@ export function labCommand(): Command {
     .action(async (o: { dir?: string; keepSafetyRoutes?: boolean }) => {
       try {
         const t0 = Date.now();
+        const { labDown } = await import('../lab/lab.js');
         await labDown({ dir: o.dir, keepSafetyRoutes: o.keepSafetyRoutes, log: err });
         process.stdout.write(`lab down in ${Date.now() - t0} ms\n`);
       } catch (e) {
@@ -51,6 +52,7 @@ export function labCommand(): Command {
     .option('--json', 'print the status as JSON')
     .action(async (o: { dir?: string; json?: boolean }) => {
       try {
+        const { formatLabStatus, labStatus } = await import('../lab/lab.js');
         const s = await labStatus({ dir: o.dir });
         process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatLabStatus(s)}\n`);
       } catch (e) {
