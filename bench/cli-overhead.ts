@@ -17,7 +17,7 @@ import { simulators } from '../src/sim/registry.js';
 import { parseTopology } from '../src/sim/topology.js';
 import type { CliPlatform } from '../src/transports/types.js';
 import { openSsh } from '../src/transports/ssh.js';
-import { median, printTable, stats } from './lib/table.js';
+import { median, printTable, stats, timed } from './lib/table.js';
 
 const rounds = Number(process.argv[2] ?? 200);
 const family = process.argv[3] ?? 'cisco-ios';
@@ -28,16 +28,6 @@ const COMMAND: Record<string, { port: string; command: string }> = {
   junos: { port: 'ge-0/0/1', command: 'show interfaces ge-0/0/1 terse' },
   'aruba-aoscx': { port: '1/1/1', command: 'show running-config interface 1/1/1' },
 };
-
-async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await fn();
-    out.push(performance.now() - t);
-  }
-  return out;
-}
 
 /** The bare round trip: write the line, wait until the data ends with the prompt. */
 async function rawShell(host: string, port: number, user: string, password: string, hostKey: string, prompt: RegExp) {

@@ -15,21 +15,11 @@ import { labPaths } from '../src/lab/paths.js';
 import { resolveSecret } from '../src/secrets.js';
 import { openSsh } from '../src/transports/ssh.js';
 import { runAndRollBack } from './lib/cli-run.js';
-import { median, printTable, stats } from './lib/table.js';
+import { median, printTable, stats, timed } from './lib/table.js';
 
 const runs = Number(process.argv[2] ?? 10);
 const EMPTY_RC = '# the lab device root shell rc: empty on purpose\n';
 const SLOW_RC = '# an ordinary login shell: 100 ms of start-up\nsleep 0.1\n';
-
-async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await fn();
-    out.push(performance.now() - t);
-  }
-  return out;
-}
 
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('needs root (the lab)');
@@ -52,7 +42,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) {
       for (const [label, text] of variants) {
         writeFileSync(rc, text);
-        (samples[label] ??= []).push((await runAndRollBack('drop-internet-uplinks', env)).ttc);
+        const ttcs = samples[label] ?? [];
+        samples[label] = ttcs;
+        ttcs.push((await runAndRollBack('drop-internet-uplinks', env)).ttc);
       }
     }
     for (const [label, text] of variants) {

@@ -18,6 +18,7 @@ import type { RunningSim, SimDeviceSpec } from '../src/sim/types.js';
 import { openSession } from '../src/transports/connect.js';
 import type { SshSession } from '../src/transports/types.js';
 import { resolveSecret } from '../src/secrets.js';
+import { batchPlan, ctxOf, holdsAfterRead, lazyControl, oneStagePlan, openSsh, simDevice } from './helpers/sim.js';
 
 /** Simulated EOS switches, each on its own loopback address; tests assert on the sim's snapshot and the driver's read-back. */
 const PASSWORD = 'eos-sim-pass-4Kx9';
@@ -47,27 +48,16 @@ function spec(address: string, extra: Partial<SimDeviceSpec> = {}): SimDeviceSpe
 }
 
 function deviceFor(sim: RunningSim, extra: { hostKey?: string; enable?: boolean } = {}): Device {
-  return {
-    id: sim.spec.id,
-    site: 'lab',
+  return simDevice(sim, {
     driver: 'arista-eos',
-    address: sim.spec.address,
-    tags: [],
-    ssh: {
-      port: 10022,
-      user: 'admin',
-      password: 'env:FB_TEST_ARISTA_EOS_PW',
-      ...(extra.enable ? { enableSecret: 'env:FB_TEST_ARISTA_EOS_EN' } : {}),
-      hostKey: extra.hostKey ?? sim.hostKey!,
-      readyTimeoutMs: 5000,
-    },
-    managementPath: { interfaces: [], via: [] },
+    user: 'admin',
+    passwordEnv: 'FB_TEST_ARISTA_EOS_PW',
+    ...(extra.enable ? { enableSecret: 'env:FB_TEST_ARISTA_EOS_EN' } : {}),
+    hostKey: extra.hostKey,
     interfaces: { Ethernet1: { roles: ['uplink'] }, Ethernet2: { roles: ['segment:lan'] }, Ethernet6: { roles: ['access'] } },
-  };
+  });
 }
-const ctxOf = (device: Device, tag = 'fb:p1a2b:a3', timeoutMs = 5000): ActionContext => ({ device, tag, timeoutMs });
-const open = async (sim: RunningSim, extra: { enable?: boolean } = {}) =>
-  (await openSession(deviceFor(sim, extra), 'ssh', resolveSecret)) as SshSession;
+const open = async (sim: RunningSim, extra: { enable?: boolean } = {}) => openSsh(deviceFor(sim, extra));
 
 let main: RunningSim;
 let edge: RunningSim;
@@ -99,13 +89,7 @@ runDriverConformance({
   adminUp: async (i) => main.control.snapshot().ports[i]!.adminUp,
   restore: async () => main.control.reset(),
   extended: {
-    sim: {
-      snapshot: () => main.control.snapshot(),
-      inject: (f) => main.control.inject(f),
-      clearFaults: () => main.control.clearFaults(),
-      reset: () => main.control.reset(),
-      setLatency: (ms) => main.control.setLatency(ms),
-    },
+    sim: lazyControl(() => main),
     deviceWords: /% Invalid input \(at token 0: 'show'\)/,
     vlanPort: 'Ethernet5',
     trunkPort: 'Ethernet1',
@@ -387,12 +371,7 @@ describe('arista-eos applyAll: one stage on one device, one configure session, o
         { kind: 'host.block', address: '10.20.0.11' },
       ] as Action[]
     ).map((action, i) => ({ action, ctx: ctx(`fb:pb:a${i + 1}`) }));
-  /** One read after the other: the session has one shell. */
-  const allHold = async (items: { action: Action; ctx: ActionContext }[]) => {
-    const out: boolean[] = [];
-    for (const i of items) out.push(aristaEos.holds(i.action, await aristaEos.read(ssh, i.action, i.ctx), i.ctx));
-    return out;
-  };
+  const allHold = (items: { action: Action; ctx: ActionContext }[]) => holdsAfterRead(aristaEos, ssh, items);
 
   beforeAll(async () => {
     device = deviceFor(main);
@@ -523,33 +502,10 @@ describe('arista-eos applyAll: one stage on one device, one configure session, o
 });
 
 /** A one-stage plan of these actions on one EOS switch, as the planner would write it (tags `fb:<id>:aN`). */
-function planOf(device: Device, items: { action: Action }[], id = 'pe'): Plan {
-  const actions = items.map(({ action }, i) => {
-    const tag = `fb:${id}:a${i + 1}`;
-    return {
-      id: `a${i + 1}`,
-      stage: 0,
-      device: device.id,
-      driver: 'arista-eos',
-      action,
-      tag,
-      commands: aristaEos.render(action, ctxOf(device, tag)),
-      timeoutMs: 5000,
-      retries: 1,
-    };
-  });
-  return {
-    formatVersion: 1,
-    id,
-    createdAt: new Date().toISOString(),
-    playbook: { id: 'batch', title: 'one stage, one device', file: 'inline', sha256: '0'.repeat(64) },
-    params: {},
-    policy: { onFailure: 'continue' },
-    stages: [{ index: 0, name: 'strike', actionIds: actions.map((a) => a.id) }],
-    actions,
-    devices: { [device.id]: device },
-    overrides: [],
-    errors: [],
-    warnings: [],
-  };
-}
+const planOf = (device: Device, items: { action: Action }[], id = 'pe'): Plan =>
+  oneStagePlan(
+    aristaEos,
+    device,
+    items.map((i) => i.action),
+    batchPlan(id),
+  );

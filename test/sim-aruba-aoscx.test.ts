@@ -8,13 +8,14 @@ import { CommandRejected, DeviceTimeout, DeviceUnreachable, HostKeyMismatch } fr
 import type { Device } from '../src/inventory/types.js';
 import { arubaAoscxSim } from '../src/sim/aruba-aoscx.js';
 import { simulators } from '../src/sim/registry.js';
-import type { RunningSim, SimControl, SimDeviceSpec } from '../src/sim/types.js';
+import type { RunningSim, SimDeviceSpec } from '../src/sim/types.js';
 import { openSession } from '../src/transports/connect.js';
 import type { SshSession } from '../src/transports/types.js';
 import { resolveSecret } from '../src/secrets.js';
 import { createEngine, monotonicClock } from '../src/engine/engine.js';
 import { openSqliteJournal } from '../src/journal/sqlite.js';
 import type { Plan } from '../src/plan/types.js';
+import { APPLYALL_PLAN, count, ctxOf, lazyControl, oneStagePlan, openSsh, received, simDevice } from './helpers/sim.js';
 
 /** Simulated AOS-CX switches on their own loopback addresses; each test asserts on the sim's snapshot. */
 const PASSWORD = 'cx-sim-pass-7Q2w';
@@ -42,19 +43,15 @@ function spec(address: string, extra: Partial<SimDeviceSpec> = {}): SimDeviceSpe
 }
 
 function deviceFor(sim: RunningSim, hostKey = sim.hostKey!): Device {
-  return {
-    id: sim.spec.id,
-    site: 'lab',
+  return simDevice(sim, {
     driver: 'aruba-aoscx',
-    address: sim.spec.address,
-    tags: [],
-    ssh: { port: 10022, user: 'admin', password: 'env:FB_TEST_ARUBA_AOSCX_PW', hostKey, readyTimeoutMs: 5000 },
-    managementPath: { interfaces: [], via: [] },
+    user: 'admin',
+    passwordEnv: 'FB_TEST_ARUBA_AOSCX_PW',
+    hostKey,
     interfaces: { '1/1/1': { roles: ['uplink'] }, '1/1/2': { roles: ['segment:lan'] }, '1/1/5': { roles: ['access'] } },
-  };
+  });
 }
-const ctxOf = (device: Device, tag = 'fb:p1a2b:a3', timeoutMs = 5000): ActionContext => ({ device, tag, timeoutMs });
-const open = async (sim: RunningSim) => (await openSession(deviceFor(sim), 'ssh', resolveSecret)) as SshSession;
+const open = async (sim: RunningSim) => openSsh(deviceFor(sim));
 
 let main: RunningSim;
 let edge: RunningSim;
@@ -70,17 +67,6 @@ afterAll(async () => {
   await main?.stop();
   await edge?.stop();
 });
-
-/** The conformance options are built before the simulator starts: hand it a control that looks it up late. */
-function lazyControl(sim: () => RunningSim): SimControl {
-  return {
-    snapshot: () => sim().control.snapshot(),
-    inject: (f) => sim().control.inject(f),
-    clearFaults: () => sim().control.clearFaults(),
-    reset: () => sim().control.reset(),
-    setLatency: (ms) => sim().control.setLatency(ms),
-  };
-}
 
 describe('aruba-aoscx registration', () => {
   it('is in both registries', () => {
@@ -305,42 +291,8 @@ describe('aruba-aoscx transport failures and prompts', () => {
   });
 });
 
-/** Every line the switch received since the last reset, and how often `line` is among them. */
-const received = (sim: RunningSim) => sim.control.received!();
-const count = (sim: RunningSim, line: string) => received(sim).filter((l) => l === line).length;
-
 /** A one-stage plan of `actions` on one device, as the planner would make it. */
-function planOf(device: Device, actions: Action[], driver = arubaAoscx): Plan {
-  const id = 'p-applyall';
-  const planned = actions.map((action, i) => {
-    const ctx = ctxOf(device, `fb:${id}:a${i + 1}`);
-    return {
-      id: `a${i + 1}`,
-      stage: 0,
-      device: device.id,
-      driver: driver.family,
-      action,
-      tag: ctx.tag,
-      commands: driver.render(action, ctx),
-      timeoutMs: 5000,
-      retries: 0,
-    };
-  });
-  return {
-    formatVersion: 1,
-    id,
-    createdAt: new Date().toISOString(),
-    playbook: { id: 'applyall', title: 'applyAll test', file: 'test', sha256: '0'.repeat(64) },
-    params: {},
-    policy: { onFailure: 'continue' },
-    stages: [{ index: 0, name: 'cut', actionIds: planned.map((a) => a.id) }],
-    actions: planned,
-    devices: { [device.id]: device },
-    overrides: [],
-    errors: [],
-    warnings: [],
-  };
-}
+const planOf = (device: Device, actions: Action[], driver = arubaAoscx): Plan => oneStagePlan(driver, device, actions, APPLYALL_PLAN);
 
 describe('aruba-aoscx applyAll: one configuration session for a stage', () => {
   let ssh: SshSession;

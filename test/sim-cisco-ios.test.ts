@@ -9,9 +9,8 @@ import type { Device } from '../src/inventory/types.js';
 import { ciscoIosSim } from '../src/sim/cisco-ios.js';
 import { simulators } from '../src/sim/registry.js';
 import type { RunningSim, SimControl, SimDeviceSpec } from '../src/sim/types.js';
-import { openSession } from '../src/transports/connect.js';
 import type { SshSession } from '../src/transports/types.js';
-import { resolveSecret } from '../src/secrets.js';
+import { lazyControl, openSsh, simDevice } from './helpers/sim.js';
 
 /** Simulated IOS-XE switches on their own loopback addresses; tests assert on the sim's snapshot. */
 const PASSWORD = 'ios-sim-pass-4Kx9';
@@ -42,24 +41,15 @@ function spec(address: string, extra: Partial<SimDeviceSpec> = {}): SimDeviceSpe
 }
 
 function deviceFor(sim: RunningSim, over: { hostKey?: string; enable?: string } = {}): Device {
-  return {
-    id: sim.spec.id,
-    site: 'lab',
+  return simDevice(sim, {
     driver: 'cisco-ios',
-    address: sim.spec.address,
-    tags: [],
-    ssh: {
-      port: 10022,
-      user: 'netops',
-      password: 'env:FB_TEST_CISCO_IOS_PW',
-      enableSecret: over.enable ?? 'env:FB_TEST_CISCO_IOS_ENABLE',
-      hostKey: over.hostKey ?? sim.hostKey!,
-      readyTimeoutMs: 5000,
-    },
-    managementPath: { interfaces: [], via: [] },
+    user: 'netops',
+    passwordEnv: 'FB_TEST_CISCO_IOS_PW',
+    enableSecret: over.enable ?? 'env:FB_TEST_CISCO_IOS_ENABLE',
+    hostKey: over.hostKey,
     // Inventory names may be abbreviated; the driver matches them to what the device prints.
     interfaces: { 'Gi1/0/1': { roles: ['uplink'] }, 'Gi1/0/2': { roles: ['segment:lan'] }, 'Gi1/0/5': { roles: ['access'] } },
-  };
+  });
 }
 const ctxOf = (device: Device, tag = 'fb:p1a2b:a3', extra: Partial<ActionContext> = {}): ActionContext => ({
   device,
@@ -67,8 +57,7 @@ const ctxOf = (device: Device, tag = 'fb:p1a2b:a3', extra: Partial<ActionContext
   timeoutMs: 5000,
   ...extra,
 });
-const open = async (sim: RunningSim, over: { hostKey?: string; enable?: string } = {}) =>
-  (await openSession(deviceFor(sim, over), 'ssh', resolveSecret)) as SshSession;
+const open = async (sim: RunningSim, over: { hostKey?: string; enable?: string } = {}) => openSsh(deviceFor(sim, over));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let main: RunningSim;
@@ -92,13 +81,7 @@ afterAll(async () => {
 });
 
 /** main starts in beforeAll; the suite's options are read before that. */
-const mainControl: SimControl = {
-  snapshot: () => main.control.snapshot(),
-  inject: (f) => main.control.inject(f),
-  clearFaults: () => main.control.clearFaults(),
-  reset: () => main.control.reset(),
-  setLatency: (ms) => main.control.setLatency(ms),
-};
+const mainControl: SimControl = lazyControl(() => main);
 
 describe('cisco-ios registry', () => {
   it('registers the driver and the simulator', () => {

@@ -8,13 +8,14 @@ import { CommandRejected, DeviceTimeout } from '../src/errors.js';
 import type { Device } from '../src/inventory/types.js';
 import { fortiosSim } from '../src/sim/fortios.js';
 import { simulators } from '../src/sim/registry.js';
-import type { RunningSim, SimControl, SimDeviceSpec } from '../src/sim/types.js';
+import type { RunningSim, SimDeviceSpec } from '../src/sim/types.js';
 import { openSession } from '../src/transports/connect.js';
 import type { SshSession } from '../src/transports/types.js';
 import { resolveSecret } from '../src/secrets.js';
 import { createEngine, monotonicClock } from '../src/engine/engine.js';
 import { openSqliteJournal } from '../src/journal/sqlite.js';
 import type { Plan } from '../src/plan/types.js';
+import { APPLYALL_PLAN, count, ctxOf, lazyControl, oneStagePlan, openSsh, received, simDevice } from './helpers/sim.js';
 
 /** Simulated FortiGates on their own loopback addresses; each test asserts on the sim's snapshot. */
 const PASSWORD = 'fgt-sim-pass-3Kp9';
@@ -42,35 +43,20 @@ function spec(address: string, extra: Partial<SimDeviceSpec> = {}): SimDeviceSpe
 }
 
 function deviceFor(sim: RunningSim, hostKey = sim.hostKey!): Device {
-  return {
-    id: sim.spec.id,
-    site: 'lab',
+  return simDevice(sim, {
     driver: 'fortios',
-    address: sim.spec.address,
-    tags: [],
-    ssh: { port: 10022, user: 'admin', password: 'env:FB_TEST_FORTIOS_PW', hostKey, readyTimeoutMs: 5000 },
-    managementPath: { interfaces: [], via: [] },
+    user: 'admin',
+    passwordEnv: 'FB_TEST_FORTIOS_PW',
+    hostKey,
     interfaces: { port1: { roles: ['uplink'] }, port2: { roles: ['segment:lan'] }, port5: { roles: [] } },
-  };
+  });
 }
-const ctxOf = (device: Device, tag = 'fb:p1a2b:a3', timeoutMs = 5000): ActionContext => ({ device, tag, timeoutMs });
-const open = async (sim: RunningSim) => (await openSession(deviceFor(sim), 'ssh', resolveSecret)) as SshSession;
+const open = async (sim: RunningSim) => openSsh(deviceFor(sim));
 const policyIds = (sim: RunningSim) => sim.control.snapshot().rules.map((r) => r.id);
 const untilTrue = async (check: () => boolean, ms: number) => {
   for (const end = Date.now() + ms; Date.now() < end && !check(); ) await new Promise((r) => setTimeout(r, 25));
   return check();
 };
-
-/** The conformance options are built before the sims start: hand the suite a late-bound control. */
-function lazyControl(get: () => RunningSim): SimControl {
-  return {
-    snapshot: () => get().control.snapshot(),
-    inject: (f) => get().control.inject(f),
-    clearFaults: () => get().control.clearFaults(),
-    reset: () => get().control.reset(),
-    setLatency: (ms) => get().control.setLatency(ms),
-  };
-}
 
 /** Two interface changes and a block: what one stage may ask of one FortiGate. */
 const batch: Action[] = [
@@ -78,41 +64,9 @@ const batch: Action[] = [
   { kind: 'interface.disable', interface: 'port3' },
   { kind: 'host.block', address: '10.20.0.11' },
 ];
-const received = (sim: RunningSim) => sim.control.received!();
-const count = (sim: RunningSim, line: string) => received(sim).filter((l) => l === line).length;
 
 /** A one-stage plan of `actions` on one device, as the planner would make it. */
-function planOf(device: Device, actions: Action[]): Plan {
-  const id = 'p-applyall';
-  const planned = actions.map((action, i) => {
-    const ctx = ctxOf(device, `fb:${id}:a${i + 1}`);
-    return {
-      id: `a${i + 1}`,
-      stage: 0,
-      device: device.id,
-      driver: 'fortios',
-      action,
-      tag: ctx.tag,
-      commands: fortios.render(action, ctx),
-      timeoutMs: 5000,
-      retries: 0,
-    };
-  });
-  return {
-    formatVersion: 1,
-    id,
-    createdAt: new Date().toISOString(),
-    playbook: { id: 'applyall', title: 'applyAll test', file: 'test', sha256: '0'.repeat(64) },
-    params: {},
-    policy: { onFailure: 'continue' },
-    stages: [{ index: 0, name: 'cut', actionIds: planned.map((a) => a.id) }],
-    actions: planned,
-    devices: { [device.id]: device },
-    overrides: [],
-    errors: [],
-    warnings: [],
-  };
-}
+const planOf = (device: Device, actions: Action[]): Plan => oneStagePlan(fortios, device, actions, APPLYALL_PLAN);
 
 let main: RunningSim;
 let edge: RunningSim;

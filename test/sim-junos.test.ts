@@ -14,11 +14,12 @@ import { openSqliteJournal } from '../src/journal/sqlite.js';
 import type { Plan } from '../src/plan/types.js';
 import { junosSim } from '../src/sim/junos.js';
 import { simulators } from '../src/sim/registry.js';
-import type { RunningSim, SimControl, SimDeviceSpec } from '../src/sim/types.js';
+import type { RunningSim, SimDeviceSpec } from '../src/sim/types.js';
 import { resolveSecret } from '../src/secrets.js';
 import { openSession } from '../src/transports/connect.js';
 import type { SshSession } from '../src/transports/types.js';
 import { converge, runDriverConformance } from './conformance/driver-conformance.js';
+import { batchPlan, ctxOf, holdsAfterRead, lazyControl, oneStagePlan, openSsh, simDevice } from './helpers/sim.js';
 
 /** Simulated Junos boxes on their own loopback addresses; every test asserts on the sim's snapshot. */
 const PASSWORD = 'junos-sim-pass-4Rt9';
@@ -48,24 +49,21 @@ function spec(address: string, extra: Partial<SimDeviceSpec> = {}): SimDeviceSpe
 }
 
 function deviceFor(sim: RunningSim, hostKey = sim.hostKey!): Device {
-  return {
-    id: sim.spec.id,
-    site: 'lab',
+  return simDevice(sim, {
     driver: 'junos',
-    address: sim.spec.address,
-    tags: [],
-    ssh: { port: 10022, user: 'netops', password: 'env:FB_TEST_JUNOS_PW', hostKey, readyTimeoutMs: 5000 },
-    managementPath: { interfaces: ['ge-0/0/9'], via: [] },
+    user: 'netops',
+    passwordEnv: 'FB_TEST_JUNOS_PW',
+    hostKey,
+    managementInterfaces: ['ge-0/0/9'],
     interfaces: {
       'ge-0/0/0': { roles: ['uplink'] },
       'ge-0/0/1': { roles: ['segment:lan'] },
       'ge-0/0/5': { roles: ['access'] },
       'ge-0/0/9': { roles: ['mgmt'] },
     },
-  };
+  });
 }
-const ctxOf = (device: Device, tag = 'fb:p1a2b:a3', timeoutMs = 5000): ActionContext => ({ device, tag, timeoutMs });
-const open = async (sim: RunningSim) => (await openSession(deviceFor(sim), 'ssh', resolveSecret)) as SshSession;
+const open = async (sim: RunningSim) => openSsh(deviceFor(sim));
 
 let main: RunningSim;
 let edge: RunningSim;
@@ -87,17 +85,6 @@ afterAll(async () => {
   await main?.stop();
   await edge?.stop();
 });
-
-/** The conformance options are built before the simulator starts: hand it a control that looks it up late. */
-function lazyControl(sim: () => RunningSim): SimControl {
-  return {
-    snapshot: () => sim().control.snapshot(),
-    inject: (f) => sim().control.inject(f),
-    clearFaults: () => sim().control.clearFaults(),
-    reset: () => sim().control.reset(),
-    setLatency: (ms) => sim().control.setLatency(ms),
-  };
-}
 
 describe('junos registration', () => {
   it('is in both registries', () => {
@@ -434,12 +421,7 @@ describe('junos applyAll: one stage on one device, one private candidate, one co
         { kind: 'host.block', address: '10.20.0.11' },
       ] as Action[]
     ).map((action, i) => ({ action, ctx: ctx(`fb:pb:a${i + 1}`) }));
-  /** One read after the other: the session has one shell. */
-  const allHold = async (items: { action: Action; ctx: ActionContext }[]) => {
-    const out: boolean[] = [];
-    for (const i of items) out.push(junos.holds(i.action, await junos.read(ssh, i.action, i.ctx), i.ctx));
-    return out;
-  };
+  const allHold = (items: { action: Action; ctx: ActionContext }[]) => holdsAfterRead(junos, ssh, items);
 
   beforeAll(async () => {
     device = deviceFor(main);
@@ -572,33 +554,10 @@ describe('junos applyAll: one stage on one device, one private candidate, one co
 });
 
 /** A one-stage plan of these actions on one junos device, as the planner would write it (tags `fb:<id>:aN`). */
-function planOf(device: Device, items: { action: Action }[], id = 'pe'): Plan {
-  const actions = items.map(({ action }, i) => {
-    const tag = `fb:${id}:a${i + 1}`;
-    return {
-      id: `a${i + 1}`,
-      stage: 0,
-      device: device.id,
-      driver: 'junos',
-      action,
-      tag,
-      commands: junos.render(action, ctxOf(device, tag)),
-      timeoutMs: 5000,
-      retries: 1,
-    };
-  });
-  return {
-    formatVersion: 1,
-    id,
-    createdAt: new Date().toISOString(),
-    playbook: { id: 'batch', title: 'one stage, one device', file: 'inline', sha256: '0'.repeat(64) },
-    params: {},
-    policy: { onFailure: 'continue' },
-    stages: [{ index: 0, name: 'strike', actionIds: actions.map((a) => a.id) }],
-    actions,
-    devices: { [device.id]: device },
-    overrides: [],
-    errors: [],
-    warnings: [],
-  };
-}
+const planOf = (device: Device, items: { action: Action }[], id = 'pe'): Plan =>
+  oneStagePlan(
+    junos,
+    device,
+    items.map((i) => i.action),
+    batchPlan(id),
+  );

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { converge, runDriverConformance } from './conformance/driver-conformance.js';
 import type { Action } from '../src/actions.js';
-import type { ActionContext } from '../src/drivers/driver.js';
 import { getDriver } from '../src/drivers/registry.js';
 import { parseTerse, ROUTEROS_PLATFORM, routeros } from '../src/drivers/routeros.js';
 import { CommandRejected, DeviceTimeout, DeviceUnreachable, HostKeyMismatch } from '../src/errors.js';
@@ -12,6 +11,7 @@ import type { RunningSim, SimDeviceSpec } from '../src/sim/types.js';
 import { openSession } from '../src/transports/connect.js';
 import type { SshSession } from '../src/transports/types.js';
 import { resolveSecret } from '../src/secrets.js';
+import { ctxOf, lazyControl, openSsh, simDevice } from './helpers/sim.js';
 
 /** Simulated RouterOS boxes on 127.0.15.x:10022; tests assert on the sim's snapshot and the driver's read-back. */
 const PASSWORD = 'ros-sim-pass-7Qw2';
@@ -39,18 +39,14 @@ function spec(address: string, extra: Partial<SimDeviceSpec> = {}): SimDeviceSpe
 
 /** `user` is the inventory's login name: `admin+cte` turns colours off, plain `admin` gets them. */
 function deviceFor(sim: RunningSim, user = 'admin+cte', hostKey = sim.hostKey!): Device {
-  return {
-    id: sim.spec.id,
-    site: 'lab',
+  return simDevice(sim, {
     driver: 'routeros',
-    address: sim.spec.address,
-    tags: [],
-    ssh: { port: 10022, user, password: 'env:FB_TEST_ROUTEROS_PW', hostKey, readyTimeoutMs: 5000 },
-    managementPath: { interfaces: [], via: [] },
+    user,
+    passwordEnv: 'FB_TEST_ROUTEROS_PW',
+    hostKey,
     interfaces: { ether1: { roles: ['uplink'] }, ether5: { roles: ['segment:lan'] } },
-  };
+  });
 }
-const ctxOf = (device: Device, tag = 'fb:p1a2b:a3', timeoutMs = 5000): ActionContext => ({ device, tag, timeoutMs });
 
 let main: RunningSim;
 let colour: RunningSim;
@@ -68,7 +64,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([main?.stop(), colour?.stop(), banner?.stop()]);
 });
-const open = async (sim: RunningSim, user?: string) => (await openSession(deviceFor(sim, user), 'ssh', resolveSecret)) as SshSession;
+const open = async (sim: RunningSim, user?: string) => openSsh(deviceFor(sim, user));
 
 describe('routeros registration', () => {
   it('is in both registries', () => {
@@ -86,13 +82,7 @@ runDriverConformance({
   restore: async () => main.control.reset(),
   extended: {
     // The sim starts in beforeAll; the suite is declared before that.
-    sim: {
-      snapshot: () => main.control.snapshot(),
-      inject: (f) => main.control.inject(f),
-      clearFaults: () => main.control.clearFaults(),
-      reset: () => main.control.reset(),
-      setLatency: (ms) => main.control.setLatency(ms),
-    },
+    sim: lazyControl(() => main),
     deviceWords: /syntax error \(line 1 column \d+\)/,
     vlanPort: 'ether2',
     trunkPort: 'ether4',

@@ -1,4 +1,15 @@
-/** Small helpers every benchmark shares: percentiles and a plain-text table. */
+/** Small helpers every benchmark shares: timing, percentiles and a plain-text table. */
+
+/** Wall time of `fn`, run `n` times one after another, in milliseconds each. */
+export async function timed(n: number, fn: () => Promise<unknown>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn();
+    out.push(performance.now() - t);
+  }
+  return out;
+}
 
 /** [p50, p90, max] of a sample, formatted with one decimal. */
 export function stats(xs: number[]): string[] {

@@ -1,9 +1,11 @@
 import type { Action } from '../actions.js';
 import type { CliPlatform, CliShell, Session } from '../transports/types.js';
 import type { ActionContext, Driver, State } from './driver.js';
-import { CommandRejected, UnsupportedAction } from '../errors.js';
+import { CommandRejected } from '../errors.js';
 import { redactor } from '../secrets.js';
 import { checkAddress, checkInterface, checkTag, checkVlan } from './validate.js';
+import { invertForward, type LinkState, portHolds, type PortVlanState } from './port-state.js';
+import { sshSession, unsupportedAction } from './unsupported.js';
 
 /**
  * Arista EOS over SSH (interactive CLI). Every change goes through a configure session, so a
@@ -57,15 +59,9 @@ const MODES = ['access', 'trunk', 'trunk phone', 'dot1q-tunnel'];
 /** Modes port.vlan moves to the quarantine VLAN: access ports and phone ports (data untagged, phone tagged). */
 const MOVABLE = ['access', 'trunk phone'];
 
-interface LinkState extends State {
-  interface: string;
-  adminUp: boolean;
-}
-interface PortState extends State {
-  interface: string;
-  mode: string;
+/** EOS always shows an access VLAN (1 when none is set). */
+interface PortState extends PortVlanState {
   vlan: number;
-  voiceVlan: number | null;
 }
 
 export const aristaEos: Driver = {
@@ -101,17 +97,10 @@ export const aristaEos: Driver = {
   holds(action, state, ctx) {
     switch (action?.kind) {
       case 'interface.disable':
-        return (state as LinkState).adminUp === false;
       case 'interface.enable':
-        return (state as LinkState).adminUp === true;
-      case 'port.vlan': {
-        const s = state as PortState;
-        return s.mode === 'access' && s.vlan === action.vlan && s.voiceVlan === null;
-      }
-      case 'port.restore': {
-        const s = state as PortState;
-        return s.mode === action.mode && s.vlan === (action.vlan ?? 1) && s.voiceVlan === action.voiceVlan;
-      }
+      case 'port.vlan':
+      case 'port.restore':
+        return portHolds(action, state, 1);
       case 'host.block':
         return targets(ctx).every((t) => blockedOn(state as FilterState, t));
       case 'host.unblock':
@@ -151,21 +140,7 @@ export const aristaEos: Driver = {
   },
 
   invert(action, before, ctx) {
-    switch (action.kind) {
-      case 'interface.disable':
-        // A port that was already down stays down after rollback.
-        return (before as LinkState).adminUp ? { kind: 'interface.enable', interface: action.interface } : null;
-      case 'port.vlan': {
-        if (aristaEos.holds(action, before, ctx)) return null;
-        const s = before as PortState;
-        return { kind: 'port.restore', interface: action.interface, mode: s.mode, vlan: s.vlan, voiceVlan: s.voiceVlan };
-      }
-      case 'host.block':
-        return aristaEos.holds(action, before, ctx) ? null : { kind: 'host.unblock', address: action.address };
-      default:
-        // Inverse actions are not inverted again: rollback of a rollback is a new run.
-        return null;
-    }
+    return invertForward(SUPPORTS, action, before, () => aristaEos.holds(action, before, ctx));
   },
 
   async confirm(session, _action, ctx) {
@@ -274,14 +249,11 @@ function iface(ctx: ActionContext, name: string): string {
 }
 
 function unsupported(action: unknown, ctx: ActionContext): never {
-  const kind = (action as { kind?: string } | undefined)?.kind;
-  throw new UnsupportedAction(`${ctx.device.id}: arista-eos does not support ${kind} (supports: ${SUPPORTS.join(', ')})`);
+  return unsupportedAction('arista-eos', SUPPORTS, action, ctx);
 }
 
 async function shellOf(session: Session, ctx: ActionContext): Promise<CliShell> {
-  if (session.kind !== 'ssh')
-    throw new UnsupportedAction(`${ctx.device.id}: the arista-eos driver needs an ssh session, got ${session.kind}`);
-  return session.cli(ctx.device.ssh?.enableSecret ? EOS_PLATFORM_SECRET : EOS_PLATFORM);
+  return sshSession('arista-eos', session, ctx).cli(ctx.device.ssh?.enableSecret ? EOS_PLATFORM_SECRET : EOS_PLATFORM);
 }
 
 /** A configure session name from the tag: `fb:p1a2b:a3` -> `fb-p1a2b-a3` (letters, digits, dashes). */

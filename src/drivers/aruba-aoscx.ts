@@ -1,8 +1,10 @@
 import type { Action, ActionKind } from '../actions.js';
-import { CommandRejected, UnsupportedAction } from '../errors.js';
+import { CommandRejected } from '../errors.js';
 import type { CliPlatform, CliShell, Session } from '../transports/types.js';
 import type { ActionContext, Driver, State } from './driver.js';
 import { checkAddress, checkTag, checkVlan } from './validate.js';
+import { invertForward, type LinkState, portHolds, type PortVlanState } from './port-state.js';
+import { sshSession, unsupportedAction } from './unsupported.js';
 
 /**
  * HPE Aruba AOS-CX switches over the SSH CLI. Ports are `member/slot/port` (1/1/5). Reads parse
@@ -56,12 +58,8 @@ export const ARUBA_AOSCX: CliPlatform = {
   newline: '\n',
 };
 
-interface PortState extends State {
-  interface: string;
-  adminUp: boolean;
-  mode: string;
-  vlan: number | null;
-  voiceVlan: number | null;
+/** One read gives the link and the VLANs of a port, and the ACL applied inbound there. */
+interface PortState extends LinkState, PortVlanState {
   aclIn: string | null;
 }
 interface AclEntry {
@@ -148,17 +146,10 @@ export const arubaAoscx: Driver = {
   holds(action, state, ctx) {
     switch (action.kind) {
       case 'interface.disable':
-        return (state as PortState).adminUp === false;
       case 'interface.enable':
-        return (state as PortState).adminUp === true;
-      case 'port.vlan': {
-        const s = state as PortState;
-        return s.mode === 'access' && s.vlan === action.vlan && s.voiceVlan === null;
-      }
-      case 'port.restore': {
-        const s = state as PortState;
-        return s.mode === action.mode && s.vlan === (action.vlan ?? 1) && s.voiceVlan === action.voiceVlan;
-      }
+      case 'port.vlan':
+      case 'port.restore':
+        return portHolds(action, state, 1);
       case 'host.block': {
         // Our entries under any tag count: a second run finds the host already blocked.
         const s = state as HostState;
@@ -218,20 +209,7 @@ export const arubaAoscx: Driver = {
   },
 
   invert(action, before, ctx) {
-    switch (action.kind) {
-      case 'interface.disable':
-        // A port that was already down stays down after rollback.
-        return (before as PortState).adminUp ? { kind: 'interface.enable', interface: action.interface } : null;
-      case 'port.vlan': {
-        const s = before as PortState;
-        if (arubaAoscx.holds(action, before, ctx)) return null;
-        return { kind: 'port.restore', interface: action.interface, mode: s.mode, vlan: s.vlan, voiceVlan: s.voiceVlan };
-      }
-      case 'host.block':
-        return arubaAoscx.holds(action, before, ctx) ? null : { kind: 'host.unblock', address: action.address };
-      default:
-        return null;
-    }
+    return invertForward(SUPPORTS, action, before, () => arubaAoscx.holds(action, before, ctx));
   },
 
   async confirm(session, _action, ctx) {
@@ -244,8 +222,7 @@ export const arubaAoscx: Driver = {
 };
 
 async function shell(session: Session, ctx: ActionContext): Promise<CliShell> {
-  if (session?.kind !== 'ssh') throw new UnsupportedAction(`${ctx.device.id}: aruba-aoscx needs an ssh session`);
-  return session.cli(ARUBA_AOSCX);
+  return sshSession('aruba-aoscx', session, ctx).cli(ARUBA_AOSCX);
 }
 
 /**
@@ -305,9 +282,7 @@ function port(id: string, name: string): string {
 }
 
 function unsupported(action: unknown, ctx: ActionContext): never {
-  throw new UnsupportedAction(
-    `${ctx.device.id}: aruba-aoscx does not support ${(action as { kind?: string } | undefined)?.kind} (supports: ${SUPPORTS.join(', ')})`,
-  );
+  return unsupportedAction('aruba-aoscx', SUPPORTS, action, ctx);
 }
 
 function restoreLines(id: string, a: Extract<Action, { kind: 'port.restore' }>): string[] {

@@ -1,7 +1,9 @@
 import type { Action } from '../actions.js';
-import { CommandRejected, UnsupportedAction } from '../errors.js';
+import { CommandRejected } from '../errors.js';
 import type { CliPlatform, CliShell, Session } from '../transports/types.js';
 import type { ActionContext, Driver, State } from './driver.js';
+import { invertForward, type LinkState, portHolds, type PortVlanState } from './port-state.js';
+import { sshSession, unsupportedAction } from './unsupported.js';
 import { addressFamily, checkAddress, checkInterface, checkSegment, checkTag, checkVlan } from './validate.js';
 
 /**
@@ -68,16 +70,6 @@ const OWN_PREFIX = 'FB_';
 const GROUP = /^remark (\S+) (host\.block|egress\.block) (\S+) \((\d+) entr(?:y|ies)\)$/;
 
 type BlockKind = 'host.block' | 'egress.block';
-interface LinkState extends State {
-  interface: string;
-  adminUp: boolean;
-}
-interface PortVlanState extends State {
-  interface: string;
-  mode: string;
-  vlan: number | null;
-  voiceVlan: number | null;
-}
 /** A group of our entries in one ACL: the remark at `seq`, then `count` entries. */
 interface Group {
   acl: string;
@@ -170,17 +162,10 @@ export const ciscoIos: Driver = {
   holds(action, state, ctx) {
     switch (action.kind) {
       case 'interface.disable':
-        return (state as LinkState).adminUp === false;
       case 'interface.enable':
-        return (state as LinkState).adminUp === true;
-      case 'port.vlan': {
-        const s = state as PortVlanState;
-        return s.mode === 'access' && s.vlan === action.vlan && s.voiceVlan === null;
-      }
-      case 'port.restore': {
-        const s = state as PortVlanState;
-        return s.mode === action.mode && s.vlan === action.vlan && s.voiceVlan === action.voiceVlan;
-      }
+      case 'port.vlan':
+      case 'port.restore':
+        return portHolds(action, state);
       case 'host.block':
       case 'egress.block': {
         // Whoever put it there (another run, the operator): blocked is blocked.
@@ -255,23 +240,7 @@ export const ciscoIos: Driver = {
   },
 
   invert(action, before, ctx) {
-    switch (action.kind) {
-      case 'interface.disable':
-        // A port that was already down stays down after rollback.
-        return (before as LinkState).adminUp ? { kind: 'interface.enable', interface: action.interface } : null;
-      case 'port.vlan': {
-        const s = before as PortVlanState;
-        if (ciscoIos.holds(action, before, ctx)) return null;
-        return { kind: 'port.restore', interface: action.interface, mode: s.mode, vlan: s.vlan, voiceVlan: s.voiceVlan };
-      }
-      case 'host.block':
-        return ciscoIos.holds(action, before, ctx) ? null : { kind: 'host.unblock', address: action.address };
-      case 'egress.block':
-        return ciscoIos.holds(action, before, ctx) ? null : { kind: 'egress.unblock', segment: action.segment };
-      default:
-        // Inverse actions are not inverted again: rollback of a rollback is a new run.
-        return null;
-    }
+    return invertForward(SUPPORTS, action, before, () => ciscoIos.holds(action, before, ctx));
   },
 
   /** `configure confirm` keeps the change armed by `configure terminal revert timer`. */
@@ -293,14 +262,11 @@ export async function saveConfig(session: Session, ctx: ActionContext): Promise<
 }
 
 async function cli(session: Session, ctx: ActionContext): Promise<CliShell> {
-  if (session?.kind !== 'ssh') throw new UnsupportedAction(`${ctx.device.id}: cisco-ios needs an ssh session`);
-  return session.cli(CISCO_IOS);
+  return sshSession('cisco-ios', session, ctx).cli(CISCO_IOS);
 }
 
 function unsupported(action: unknown, ctx: ActionContext): never {
-  throw new UnsupportedAction(
-    `${ctx.device.id}: cisco-ios does not support ${(action as { kind?: string })?.kind} (supports: ${SUPPORTS.join(', ')})`,
-  );
+  return unsupportedAction('cisco-ios', SUPPORTS, action, ctx);
 }
 
 function enterConfig(ctx: ActionContext): string {

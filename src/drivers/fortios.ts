@@ -3,6 +3,8 @@ import type { Action, ActionKind } from '../actions.js';
 import { CommandRejected, UnsupportedAction } from '../errors.js';
 import type { CliPlatform, CliShell, Session } from '../transports/types.js';
 import type { ActionContext, Driver, State } from './driver.js';
+import { invertForward, type LinkState, linkHolds } from './port-state.js';
+import { sshSession } from './unsupported.js';
 import { addressFamily, checkAddress, checkInterface, checkSegment, checkTag } from './validate.js';
 
 /**
@@ -48,10 +50,6 @@ const SUPPORTS = [
 const IFNAME_MAX = 15;
 const POLICY_NAME_MAX = 35;
 
-interface LinkState extends State {
-  interface: string;
-  adminUp: boolean;
-}
 /** One of our policies as read back; `seq` is its place in the evaluation order. */
 interface OurPolicy {
   id: string;
@@ -118,9 +116,8 @@ export const fortios: Driver = {
   holds(action, state, ctx) {
     switch (kindOf(action, ctx)) {
       case 'interface.disable':
-        return (state as LinkState).adminUp === false;
       case 'interface.enable':
-        return (state as LinkState).adminUp === true;
+        return linkHolds(action as Link, state);
       case 'host.block': {
         // Any run's policies count (a second run finds the host blocked), if they are in force.
         const live = inForce(state as RuleState);
@@ -233,17 +230,7 @@ export const fortios: Driver = {
   },
 
   invert(action, before, ctx) {
-    switch (action.kind) {
-      case 'interface.disable':
-        // A port that was already down stays down after rollback.
-        return (before as LinkState).adminUp ? { kind: 'interface.enable', interface: action.interface } : null;
-      case 'host.block':
-        return fortios.holds(action, before, ctx) ? null : { kind: 'host.unblock', address: action.address };
-      case 'egress.block':
-        return fortios.holds(action, before, ctx) ? null : { kind: 'egress.unblock', segment: action.segment };
-      default:
-        return null;
-    }
+    return invertForward(SUPPORTS, action, before, () => fortios.holds(action, before, ctx));
   },
 
   /**
@@ -273,8 +260,7 @@ function kindOf(action: Action | undefined, ctx: ActionContext): (typeof SUPPORT
 }
 
 async function cli(session: Session, ctx: ActionContext): Promise<CliShell> {
-  if (session.kind !== 'ssh') throw new UnsupportedAction(`${ctx.device.id}: the fortios driver needs an ssh session, got ${session.kind}`);
-  return session.cli(FORTIOS);
+  return sshSession('fortios', session, ctx).cli(FORTIOS);
 }
 
 function iface(deviceId: string, name: string): string {

@@ -1,10 +1,12 @@
 import type { Action } from '../actions.js';
 import { ACTION_KINDS } from '../actions.js';
-import { CommandRejected, UnsupportedAction } from '../errors.js';
+import { CommandRejected } from '../errors.js';
 import type { Device } from '../inventory/types.js';
 import type { CliAnswer, CliPlatform, CliShell, Session } from '../transports/types.js';
 import type { ActionContext, Driver, State } from './driver.js';
 import { checkAddress, checkInterface, checkSegment, checkTag, checkVlan } from './validate.js';
+import { invertForward, type LinkState, portHolds, restorePort } from './port-state.js';
+import { sshSession, unsupportedAction } from './unsupported.js';
 
 /**
  * Juniper Junos over the CLI: EX switches (ELS) for ports and VLANs, SRX/MX for filters. Every
@@ -53,10 +55,7 @@ const EXIT_UNCOMMITTED: CliAnswer = { prompt: /Exit with uncommitted changes\? \
 const PASS = 'fb-pass';
 const COMMIT_TIMEOUT_MS = 60_000;
 
-interface LinkState extends State {
-  interface: string;
-  adminUp: boolean;
-}
+/** PortVlanState, but `mode` is null on an interface without family ethernet-switching (not a switch port). */
 interface PortState extends State {
   interface: string;
   mode: string | null;
@@ -144,17 +143,10 @@ export const junos: Driver = {
   holds(action, state, ctx) {
     switch (action.kind) {
       case 'interface.disable':
-        return (state as LinkState).adminUp === false;
       case 'interface.enable':
-        return (state as LinkState).adminUp === true;
-      case 'port.vlan': {
-        const s = state as PortState;
-        return s.mode === 'access' && s.vlan === action.vlan && s.voiceVlan === null;
-      }
-      case 'port.restore': {
-        const s = state as PortState;
-        return s.mode === action.mode && s.vlan === action.vlan && s.voiceVlan === action.voiceVlan;
-      }
+      case 'port.vlan':
+      case 'port.restore':
+        return portHolds(action, state);
       case 'host.block': {
         // Any tag's filter counts: a second run finds the host already blocked.
         const rules = (state as RuleState).rules.filter((r) => r.appliedOn.length && r.lines.includes('then discard'));
@@ -206,23 +198,11 @@ export const junos: Driver = {
   },
 
   invert(action, before, ctx) {
-    switch (action.kind) {
-      case 'interface.disable':
-        // A port that was already down stays down after rollback.
-        return (before as LinkState).adminUp ? { kind: 'interface.enable', interface: action.interface } : null;
-      case 'port.vlan': {
-        if (junos.holds(action, before, ctx)) return null;
-        const s = before as PortState;
-        return { kind: 'port.restore', interface: action.interface, mode: s.mode ?? 'access', vlan: s.vlan, voiceVlan: s.voiceVlan };
-      }
-      case 'host.block':
-        return junos.holds(action, before, ctx) ? null : { kind: 'host.unblock', address: action.address };
-      case 'egress.block':
-        return junos.holds(action, before, ctx) ? null : { kind: 'egress.unblock', segment: action.segment };
-      default:
-        // Inverse actions are not inverted again: rollback of a rollback is a new run.
-        return null;
-    }
+    const held = () => junos.holds(action, before, ctx);
+    if (action.kind !== 'port.vlan') return invertForward(SUPPORTS, action, before, held);
+    // A port without family ethernet-switching reads mode null (port.vlan then refuses it).
+    const s = before as PortState;
+    return restorePort(action, { ...s, mode: s.mode ?? 'access' }, held());
   },
 
   async confirm(session, _action, ctx) {
@@ -246,14 +226,12 @@ function checkMode(id: string, mode: string): string {
 }
 
 function unsupported(action: unknown, ctx: ActionContext): never {
-  const kind = (action as { kind?: string } | undefined)?.kind;
-  throw new UnsupportedAction(`${ctx.device.id}: junos does not support ${kind} (supports: ${SUPPORTS.join(', ')})`);
+  return unsupportedAction('junos', SUPPORTS, action, ctx);
 }
 
 /** The CLI, always back at operational level (a previous change may have failed half-way). */
 async function shell(session: Session, ctx: ActionContext): Promise<CliShell> {
-  if (session.kind !== 'ssh') throw new UnsupportedAction(`${ctx.device.id}: the junos driver needs an ssh session, got ${session.kind}`);
-  const sh = await session.cli(JUNOS);
+  const sh = await sshSession('junos', session, ctx).cli(JUNOS);
   if (sh.level !== 'operational') await leaveConfig(sh, ctx);
   return sh;
 }

@@ -1,9 +1,11 @@
 import type { Action, ActionKind, StaticRoute } from '../actions.js';
 import type { Session, SshSession } from '../transports/types.js';
 import type { ActionContext, Driver, State } from './driver.js';
-import { CommandRejected, UnsupportedAction } from '../errors.js';
+import { CommandRejected } from '../errors.js';
 import { redactor } from '../secrets.js';
 import { addressFamily, checkAddress, checkInterface, checkMetric, checkRouteDst, checkSegment, checkTag } from './validate.js';
+import { invertForward, type LinkState, linkHolds } from './port-state.js';
+import { sshSession, unsupportedAction } from './unsupported.js';
 import { deleteLines, ENSURE_LINES, listRules, parseComment, renderScript, runScript, TABLE, CHAIN, type NftRule } from './linux-nft.js';
 
 /**
@@ -24,9 +26,8 @@ const SUPPORTS = [
 const LINUX_IFNAME_MAX = 15;
 const SPLIT = '@@firebreak-split@@';
 
-interface LinkState extends State {
-  interface: string;
-  adminUp: boolean;
+/** The link, and the static routes through it (the kernel drops them when it goes down). */
+interface RoutedLinkState extends LinkState {
   routes: StaticRoute[];
 }
 interface HostState extends State {
@@ -94,9 +95,9 @@ export const linux: Driver = {
   holds(action, state, ctx) {
     switch (action.kind) {
       case 'interface.disable':
-        return (state as LinkState).adminUp === false;
+        return linkHolds(action, state);
       case 'interface.enable': {
-        const s = state as LinkState;
+        const s = state as RoutedLinkState;
         return s.adminUp === true && (action.routes ?? []).every((want) => s.routes.some((r) => sameRoute(r, want)));
       }
       case 'host.block': {
@@ -145,20 +146,10 @@ export const linux: Driver = {
   },
 
   invert(action, before, ctx) {
-    switch (action.kind) {
-      case 'interface.disable': {
-        const s = before as LinkState;
-        // A port that was already down stays down after rollback.
-        return s.adminUp ? { kind: 'interface.enable', interface: action.interface, routes: s.routes } : null;
-      }
-      case 'host.block':
-        return linux.holds(action, before, ctx) ? null : { kind: 'host.unblock', address: action.address };
-      case 'egress.block':
-        return linux.holds(action, before, ctx) ? null : { kind: 'egress.unblock', segment: action.segment };
-      default:
-        // Inverse actions are not inverted again: rollback of a rollback is a new run.
-        return null;
-    }
+    if (action.kind !== 'interface.disable') return invertForward(SUPPORTS, action, before, () => linux.holds(action, before, ctx));
+    const s = before as RoutedLinkState;
+    // A port that was already down stays down after rollback; the enable puts back its static routes.
+    return s.adminUp ? { kind: 'interface.enable', interface: action.interface, routes: s.routes } : null;
   },
 };
 
@@ -167,14 +158,11 @@ function iface(deviceId: string, name: string): string {
 }
 
 function sshOf(session: Session, ctx: ActionContext): SshSession {
-  if (session.kind !== 'ssh') throw new UnsupportedAction(`${ctx.device.id}: the linux driver needs an ssh session, got ${session.kind}`);
-  return session;
+  return sshSession('linux', session, ctx);
 }
 
 function unsupported(action: unknown, ctx: ActionContext): never {
-  throw new UnsupportedAction(
-    `${ctx.device.id}: linux does not support ${(action as { kind: string }).kind} (supports: ${SUPPORTS.join(', ')})`,
-  );
+  return unsupportedAction('linux', SUPPORTS, action, ctx);
 }
 
 /** `ip link set ... up`, then put back the static routes the kernel dropped with the link. */
@@ -203,7 +191,7 @@ async function runShell(ssh: SshSession, id: string, command: string, timeoutMs:
 }
 
 /** One exec reads both the link flags and the non-kernel IPv4 routes through it. */
-async function readLink(ssh: SshSession, ctx: ActionContext, dev: string): Promise<LinkState> {
+async function readLink(ssh: SshSession, ctx: ActionContext, dev: string): Promise<RoutedLinkState> {
   const id = ctx.device.id;
   const r = await ssh.exec(`ip -j link show dev ${dev} && echo ${SPLIT} && ip -j -4 route show dev ${dev}`, { timeoutMs: ctx.timeoutMs });
   if (r.code !== 0) {

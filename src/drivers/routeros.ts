@@ -3,6 +3,8 @@ import type { CliPlatform, CliShell, Session } from '../transports/types.js';
 import type { ActionContext, Driver, State } from './driver.js';
 import { CommandRejected, UnsupportedAction } from '../errors.js';
 import { checkAddress, checkInterface, checkSegment, checkTag, checkVlan } from './validate.js';
+import { invertForward, linkHolds, type PortVlanState } from './port-state.js';
+import { sshSession, unsupportedAction } from './unsupported.js';
 
 /**
  * MikroTik RouterOS v7 over its SSH console. No config mode and no commit: every command takes
@@ -60,14 +62,12 @@ export interface TerseItem {
   f: Record<string, string>;
 }
 
-interface PortState extends State {
-  interface: string;
+interface PortState extends PortVlanState {
   bridge: string;
   vlanFiltering: boolean;
   /** frame-types, RouterOS's own word for the port mode. */
   mode: string;
   vlan: number;
-  voiceVlan: number | null;
   /** Every VLAN the port is tagged in (a phone port has one, a trunk many). */
   tagged: number[];
 }
@@ -141,9 +141,8 @@ export const routeros: Driver = {
   holds(action, state, ctx) {
     switch (action.kind) {
       case 'interface.disable':
-        return state.adminUp === false;
       case 'interface.enable':
-        return state.adminUp === true;
+        return linkHolds(action, state);
       case 'port.vlan': {
         const s = state as PortState;
         return s.mode === ACCESS && s.vlan === action.vlan && s.tagged.length === 0;
@@ -233,23 +232,7 @@ export const routeros: Driver = {
   },
 
   invert(action, before, ctx) {
-    switch (action.kind) {
-      case 'interface.disable':
-        // A port that was already down stays down after rollback.
-        return before.adminUp === true ? { kind: 'interface.enable', interface: action.interface } : null;
-      case 'port.vlan': {
-        const s = before as PortState;
-        if (routeros.holds(action, before, ctx)) return null;
-        return { kind: 'port.restore', interface: action.interface, mode: s.mode, vlan: s.vlan, voiceVlan: s.voiceVlan };
-      }
-      case 'host.block':
-        return routeros.holds(action, before, ctx) ? null : { kind: 'host.unblock', address: action.address };
-      case 'egress.block':
-        return routeros.holds(action, before, ctx) ? null : { kind: 'egress.unblock', segment: action.segment };
-      default:
-        // Inverse actions are not inverted again: rollback of a rollback is a new run.
-        return null;
-    }
+    return invertForward(SUPPORTS, action, before, () => routeros.holds(action, before, ctx));
   },
 };
 
@@ -263,15 +246,11 @@ function q(v: string): string {
 }
 
 async function shell(session: Session, ctx: ActionContext): Promise<CliShell> {
-  if (session.kind !== 'ssh')
-    throw new UnsupportedAction(`${ctx.device.id}: the routeros driver needs an ssh session, got ${session.kind}`);
-  return session.cli(ROUTEROS_PLATFORM);
+  return sshSession('routeros', session, ctx).cli(ROUTEROS_PLATFORM);
 }
 
 function unsupported(action: unknown, ctx: ActionContext): never {
-  throw new UnsupportedAction(
-    `${ctx.device.id}: routeros does not support ${(action as { kind: string }).kind} (supports: ${SUPPORTS.join(', ')})`,
-  );
+  return unsupportedAction('routeros', SUPPORTS, action, ctx);
 }
 
 /** Sends lines one by one; RouterOS acts on each at once, so the first refusal stops the rest. */

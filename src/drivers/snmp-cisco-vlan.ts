@@ -1,8 +1,10 @@
 import type { Action, ActionKind } from '../actions.js';
 import type { Session, SnmpSession } from '../transports/types.js';
-import type { ActionContext, Driver, State } from './driver.js';
-import { CommandRejected, SnmpError, UnsupportedAction } from '../errors.js';
+import type { ActionContext, Driver } from './driver.js';
+import { CommandRejected, SnmpError } from '../errors.js';
+import { type PortVlanState, portVlanHolds, restorePort } from './port-state.js';
 import { resolveIfIndex, snmpIfmib } from './snmp-ifmib.js';
+import { snmpSession, unsupportedAction } from './unsupported.js';
 import { checkInterface, checkVlan } from './validate.js';
 
 /**
@@ -20,11 +22,9 @@ const VOICE_NONE = 4096;
 const SUPPORTS = ['interface.disable', 'interface.enable', 'port.vlan', 'port.restore'] as const satisfies readonly ActionKind[];
 
 /** Example: { interface: 'Gi1/0/5', ifIndex: 10105, mode: 'access', vlan: 10, voiceVlan: 20 } */
-export interface CiscoVlanPortState extends State {
-  interface: string;
+export interface CiscoVlanPortState extends PortVlanState {
   ifIndex: number;
   mode: 'access' | 'trunk';
-  vlan: number | null;
   /** null when vmVoiceVlanId is 4096 (none); 0 and 4095 are kept as the device says them. */
   voiceVlan: number | null;
 }
@@ -66,9 +66,7 @@ export const snmpCiscoVlan: Driver = {
 
   holds(action, state, ctx) {
     if (action.kind === 'interface.disable' || action.kind === 'interface.enable') return snmpIfmib.holds(action, state, ctx);
-    const s = state as CiscoVlanPortState;
-    if (action.kind === 'port.vlan') return s.mode === 'access' && s.vlan === action.vlan && s.voiceVlan === null;
-    if (action.kind === 'port.restore') return s.mode === action.mode && s.vlan === action.vlan && s.voiceVlan === action.voiceVlan;
+    if (action.kind === 'port.vlan' || action.kind === 'port.restore') return portVlanHolds(action, state);
     return unsupported(action, ctx);
   },
 
@@ -111,10 +109,8 @@ export const snmpCiscoVlan: Driver = {
   invert(action, before, ctx) {
     if (action.kind === 'interface.disable') return snmpIfmib.invert(action, before, ctx);
     if (action.kind !== 'port.vlan') return null; // inverses are not inverted again
-    const s = before as CiscoVlanPortState;
     // A port that was already in the wanted VLAN (and had no voice VLAN) stays so after rollback.
-    if (s.mode === 'access' && s.vlan === action.vlan && s.voiceVlan === null) return null;
-    return { kind: 'port.restore', interface: action.interface, mode: s.mode, vlan: s.vlan, voiceVlan: s.voiceVlan };
+    return restorePort(action, before as CiscoVlanPortState, portVlanHolds(action, before));
   },
 };
 
@@ -157,13 +153,9 @@ async function knownVlans(snmp: SnmpSession): Promise<Set<number>> {
 }
 
 function snmpOf(session: Session, ctx: ActionContext): SnmpSession {
-  if (session.kind !== 'snmp')
-    throw new UnsupportedAction(`${ctx.device.id}: the ${FAMILY} driver needs an snmp session, got ${session.kind}`);
-  return session;
+  return snmpSession(FAMILY, session, ctx);
 }
 
 function unsupported(action: unknown, ctx: ActionContext): never {
-  throw new UnsupportedAction(
-    `${ctx.device.id}: ${FAMILY} does not support ${(action as { kind?: string } | undefined)?.kind} (supports: ${SUPPORTS.join(', ')})`,
-  );
+  return unsupportedAction(FAMILY, SUPPORTS, action, ctx);
 }

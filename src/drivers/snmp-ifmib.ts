@@ -1,7 +1,8 @@
 import type { ActionKind } from '../actions.js';
 import type { Session, SnmpSession, SnmpValue } from '../transports/types.js';
 import type { ActionContext, Driver, State } from './driver.js';
-import { CommandRejected, SnmpError, UnsupportedAction } from '../errors.js';
+import { CommandRejected, SnmpError } from '../errors.js';
+import { snmpSession, unsupportedAction } from './unsupported.js';
 import { checkInterface } from './validate.js';
 
 /**
@@ -79,15 +80,11 @@ export const snmpIfmib: Driver = {
 };
 
 function snmpOf(session: Session, ctx: ActionContext): SnmpSession {
-  if (session.kind !== 'snmp')
-    throw new UnsupportedAction(`${ctx.device.id}: the snmp-ifmib driver needs an snmp session, got ${session.kind}`);
-  return session;
+  return snmpSession('snmp-ifmib', session, ctx);
 }
 
 function unsupported(action: unknown, ctx: ActionContext): never {
-  throw new UnsupportedAction(
-    `${ctx.device.id}: snmp-ifmib does not support ${(action as { kind: string }).kind} (supports: ${SUPPORTS.join(', ')})`,
-  );
+  return unsupportedAction('snmp-ifmib', SUPPORTS, action, ctx);
 }
 
 /** Walks ifName, then ifDescr when ifName lacks the name; unknown names list a few known ones. */

@@ -3,6 +3,7 @@ import type { Session, SnmpSession } from '../transports/types.js';
 import type { ActionContext, Driver, State } from './driver.js';
 import { CommandRejected, SnmpError, UnsupportedAction } from '../errors.js';
 import { text } from './snmp-ifmib.js';
+import { snmpSession, unsupportedAction } from './unsupported.js';
 
 /**
  * Switched PDUs: the last resort, an outlet switched off under a device that can't be reached or
@@ -154,13 +155,9 @@ async function outletOn(snmp: SnmpSession, ctx: ActionContext, mib: OutletMib, i
 }
 
 function snmpOf(session: Session, ctx: ActionContext): SnmpSession {
-  if (session.kind !== 'snmp')
-    throw new UnsupportedAction(`${ctx.device.id}: the ${FAMILY} driver needs an snmp session, got ${session.kind}`);
-  return session;
+  return snmpSession(FAMILY, session, ctx);
 }
 
 function unsupported(action: unknown, ctx: ActionContext): never {
-  throw new UnsupportedAction(
-    `${ctx.device.id}: ${FAMILY} does not support ${(action as { kind?: string } | undefined)?.kind} (supports: ${SUPPORTS.join(', ')})`,
-  );
+  return unsupportedAction(FAMILY, SUPPORTS, action, ctx);
 }

@@ -1,8 +1,10 @@
 import type { Action, ActionKind } from '../actions.js';
 import type { Session, SnmpSession, SnmpValue, SnmpVarbind } from '../transports/types.js';
-import type { ActionContext, Driver, State } from './driver.js';
-import { CommandRejected, SnmpError, UnsupportedAction } from '../errors.js';
+import type { ActionContext, Driver } from './driver.js';
+import { CommandRejected, SnmpError } from '../errors.js';
+import { type PortVlanState, restorePort } from './port-state.js';
 import { resolveIfIndex, snmpIfmib } from './snmp-ifmib.js';
+import { snmpSession, unsupportedAction } from './unsupported.js';
 import { checkInterface, checkVlan } from './validate.js';
 
 /**
@@ -20,15 +22,13 @@ const UNTAGGED = '1.3.6.1.2.1.17.7.1.4.3.1.4';
 const SUPPORTS = ['interface.disable', 'interface.enable', 'port.vlan', 'port.restore'] as const satisfies readonly ActionKind[];
 
 /** Example: { interface: 'ge-5', ifIndex: 54, basePort: 5, mode: 'access', vlan: 10, voiceVlan: 20, untagged: [10], tagged: [20] } */
-export interface QbridgePortState extends State {
-  interface: string;
+export interface QbridgePortState extends PortVlanState {
   ifIndex: number;
   basePort: number;
   /** `trunk` when the port is tagged in more than one VLAN (more than a voice VLAN). */
   mode: 'access' | 'trunk';
   /** The PVID. */
   vlan: number;
-  voiceVlan: number | null;
   untagged: number[];
   tagged: number[];
 }
@@ -126,8 +126,7 @@ export const snmpQbridge: Driver = {
     if (action.kind !== 'port.vlan') return null; // inverses are not inverted again
     const s = before as QbridgePortState;
     // A port that was already in the wanted VLAN stays there after rollback.
-    if (isAccessIn(s, action.vlan, null)) return null;
-    return { kind: 'port.restore', interface: action.interface, mode: s.mode, vlan: s.vlan, voiceVlan: s.voiceVlan };
+    return restorePort(action, s, isAccessIn(s, action.vlan, null));
   },
 };
 
@@ -243,13 +242,9 @@ function describe(v: SnmpVarbind): string {
 }
 
 function snmpOf(session: Session, ctx: ActionContext): SnmpSession {
-  if (session.kind !== 'snmp')
-    throw new UnsupportedAction(`${ctx.device.id}: the ${FAMILY} driver needs an snmp session, got ${session.kind}`);
-  return session;
+  return snmpSession(FAMILY, session, ctx);
 }
 
 function unsupported(action: unknown, ctx: ActionContext): never {
-  throw new UnsupportedAction(
-    `${ctx.device.id}: ${FAMILY} does not support ${(action as { kind?: string } | undefined)?.kind} (supports: ${SUPPORTS.join(', ')})`,
-  );
+  return unsupportedAction(FAMILY, SUPPORTS, action, ctx);
 }
