@@ -6,6 +6,7 @@ import { describeLab, lab, labSecrets, linkUp, reach, resetLab } from './helpers
 import { canReach } from '../src/lab/lab.js';
 import { loadInventory } from '../src/inventory/load.js';
 import type { Device } from '../src/inventory/types.js';
+import type { Action } from '../src/actions.js';
 import type { ActionContext } from '../src/drivers/driver.js';
 import type { SnmpSession, SshSession } from '../src/transports/types.js';
 import { linux } from '../src/drivers/linux.js';
@@ -162,7 +163,7 @@ describeLab('linux driver on the lab fw, checked by traffic', () => {
 
   it('egress.block lan cuts both hosts; egress.unblock restores them', async () => {
     const ctx = ctxFor(fw);
-    const block = { kind: 'egress.block', segment: 'lan', interfaces: ['eth-lan'], uplinks: ['eth-uplink'], allow: [] } as const;
+    const block: Action = { kind: 'egress.block', segment: 'lan', interfaces: ['eth-lan'], uplinks: ['eth-uplink'], allow: [] };
     const r = await converge(linux, ssh, block, ctx);
     expect(await reach('h1')).toBe(false);
     expect(await reach('h2')).toBe(false);
@@ -176,13 +177,13 @@ describeLab('linux driver on the lab fw, checked by traffic', () => {
 
   it('egress.block with an allow-list lets the allowed address through and nothing else', async () => {
     const ctx = ctxFor(fw);
-    const block = {
+    const block: Action = {
       kind: 'egress.block',
       segment: 'lan',
       interfaces: ['eth-lan'],
       uplinks: ['eth-uplink'],
       allow: ['198.51.100.200'],
-    } as const;
+    };
     await converge(linux, ssh, block, ctx);
     expect(await canReach('fb-h1', '198.51.100.200')).toBe(true);
     expect(await canReach('fb-h1', '198.51.100.1')).toBe(false);
