@@ -264,6 +264,23 @@ describe('devices with old firmware or one exec per connection', () => {
     await oneExec?.server.stop();
   });
 
+  it('a device that takes keyboard-interactive only: the password is answered at its prompt', async () => {
+    const kbd = await start({ address: '127.0.10.4', keyboardInteractiveOnly: true });
+    try {
+      const ssh = await openSsh(kbd.device, resolveSecret);
+      try {
+        expect(await (await ssh.cli(TOY)).send('show version')).toContain('toy');
+      } finally {
+        await ssh.close();
+      }
+      process.env.FB_TEST_CLI_PW_BAD = 'not-the-password-1';
+      const bad = { ...kbd.device, ssh: { ...kbd.device.ssh!, password: 'env:FB_TEST_CLI_PW_BAD' } };
+      expect(await openSsh(bad, resolveSecret).catch((e) => e)).toBeInstanceOf(AuthFailed);
+    } finally {
+      await kbd.server.stop();
+    }
+  });
+
   it('a legacy-only device is refused unless its entry asks for the old algorithms, and then works', async () => {
     const err = await openSsh(legacy.device, resolveSecret).catch((e: Error) => e);
     expect(err).toBeInstanceOf(DeviceUnreachable);

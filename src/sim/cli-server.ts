@@ -119,11 +119,15 @@ export async function startCliServer(opts: CliServerOptions): Promise<CliServer>
       user = ctx.username;
       const account = opts.account ? opts.account(ctx.username) : ctx.username;
       const good = (pw: string) => !faults.has('refuse-auth') && account === creds.user && pw === creds.password;
-      if (ctx.method === 'password') return good(ctx.password) ? ctx.accept() : ctx.reject(['password', 'keyboard-interactive']);
+      // Many network devices take keyboard-interactive only (the password asked as a prompt).
+      const methods: ('password' | 'keyboard-interactive')[] = spec.keyboardInteractiveOnly
+        ? ['keyboard-interactive']
+        : ['password', 'keyboard-interactive'];
+      if (ctx.method === 'password' && methods.includes('password')) return good(ctx.password) ? ctx.accept() : ctx.reject(methods);
       if (ctx.method === 'keyboard-interactive') {
         return ctx.prompt([{ prompt: 'Password: ', echo: false }], (answers) => (good(answers[0] ?? '') ? ctx.accept() : ctx.reject()));
       }
-      ctx.reject(['password', 'keyboard-interactive']);
+      ctx.reject(methods);
     });
     client.on('ready', () => {
       client.on('session', (acceptSession) => {

@@ -84,6 +84,8 @@ export interface SimDeviceSpec {
   pduMib?: 'apc' | 'cyberpower';
   /** Offer only legacy algorithms (diffie-hellman-group1-sha1, ssh-rsa, aes128-cbc, hmac-sha1). */
   legacyOnly?: boolean;
+  /** Offer only keyboard-interactive login (the password asked as a prompt), as many network devices do. */
+  keyboardInteractiveOnly?: boolean;
   /** Close the connection after one exec command, as IOS does. */
   oneExecThenClose?: boolean;
   /** A login banner (shown before the first prompt). */
