@@ -129,6 +129,28 @@ describe('the simulated municipal network, through the CLI', () => {
   });
 });
 
+describe('the PDU as a last resort', () => {
+  const playbooks = { FIREBREAK_PLAYBOOKS: join(repo, 'test', 'fixtures', 'playbooks') };
+
+  it("refuses to power off the firewall the PDU itself is managed through; powers off the edge router's outlet after the uplinks, and back on", async () => {
+    const refused = await firebreak(['plan', 'power-off-with-uplinks', '--param', 'outlet=ch-pdu:outlet1'], { ...env, ...playbooks });
+    expect(refused.code).toBe(4);
+    expect(refused.stdout).toMatch(/power\.off outlet1 powers off core-fw, which the orchestrator's connection to ch-pdu crosses/);
+    expect(device('ch-pdu').control.snapshot().outlets?.outlet1).toBe(true);
+
+    const r = json(
+      await firebreak(['run', 'power-off-with-uplinks', '--param', 'outlet=ch-pdu:outlet3', '--yes', '--json'], { ...env, ...playbooks }),
+    );
+    expect(r.state).toBe('contained');
+    expect(device('ch-pdu').control.snapshot().outlets?.outlet3).toBe(false);
+    const order = r.actions.map((a: { device: string; what: string }) => `${a.device} ${a.what}`);
+    // ch-edge's own changes go out before the outlet that powers it.
+    expect(order.findIndex((x: string) => x.startsWith('ch-pdu'))).toBeGreaterThan(order.findIndex((x: string) => x.startsWith('ch-edge')));
+    await rollBack(r.runId);
+    expect(device('ch-pdu').control.snapshot().outlets?.outlet3).toBe(true);
+  });
+});
+
 describe('device-side auto-revert when Firebreak dies between apply and confirm', () => {
   it('the device undoes the change by itself; the journal shows it armed and never confirmed; rollback finds it already back', async () => {
     const sw = device('ch-acc4'); // junos: commit confirmed, confirmed by a plain `commit`

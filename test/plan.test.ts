@@ -38,7 +38,7 @@ describe('planner', () => {
     for (const a of farther) expect(a.stage).toBeLessThan(trunk.stage);
     expect(p.stages.at(-1)!.actionIds).toEqual([trunk.id]);
     expect(p.warnings.map((w) => w.message).join('\n')).toMatch(
-      /core:eth-dist cuts the management path to acc, edge; it runs after their actions/,
+      /core:eth-dist cuts the management path to acc, edge, pdu; it runs after their actions \(acc, edge\)/,
     );
   });
 
@@ -89,6 +89,32 @@ describe('planner', () => {
     expect(p.warnings.find((w) => w.code === 'FALLBACK')!.message).toMatch(
       /acc \(snmp-ifmib\) cannot move Gi1\/0\/1 to VLAN 999: it is shut instead/,
     );
+  });
+
+  it('power.off follows the outlet to the device it feeds: that device and those reached through it are changed first', async () => {
+    const file = join(fixtures, 'playbooks', 'power-off-with-uplinks.yaml');
+    const p = await plan(file, { outlet: 'pdu:outlet2' });
+    expect(p.errors).toEqual([]);
+    const off = p.actions.find((a) => a.action.kind === 'power.off')!;
+    const edgeUplink = p.actions.find((a) => a.device === 'edge')!;
+    expect(off.action).toEqual({ kind: 'power.off', outlet: 'outlet2' });
+    expect(edgeUplink.stage).toBeLessThan(off.stage);
+    expect(p.warnings.map((w) => w.message).join('\n')).toMatch(
+      /power\.off pdu:outlet2 powers off edge, which cuts the management path to edge/,
+    );
+    // An outlet that feeds no declared device cuts no path: it stays in its stage.
+    const plain = await plan(file, { outlet: 'pdu:outlet3' });
+    expect(plain.actions.find((a) => a.action.kind === 'power.off')!.stage).toBe(0);
+  });
+
+  it('refuses to power off the device the orchestrator reaches the PDU through, unless overridden', async () => {
+    const file = join(fixtures, 'playbooks', 'power-off-with-uplinks.yaml');
+    const refused = await plan(file, { outlet: 'pdu:outlet1' });
+    expect(refused.errors.map((e) => e.code)).toEqual(['LOCKOUT']);
+    expect(refused.errors[0]!.message).toMatch(/power\.off outlet1 powers off core, which the orchestrator's connection to pdu crosses/);
+    const allowed = await plan(file, { outlet: 'pdu:outlet1' }, true);
+    expect(allowed.errors).toEqual([]);
+    expect(allowed.actions.find((a) => a.action.kind === 'power.off')!.stage).toBe(allowed.stages.length - 1);
   });
 
   it('loads shipped playbooks by id', async () => {

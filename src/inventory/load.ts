@@ -93,6 +93,18 @@ export function parseInventory(sources: SourceText[], orchestrator?: SourceText)
     });
   }
 
+  // An outlet feeds a device of this inventory.
+  for (const { device, source } of loaded) {
+    for (const [name, spec] of Object.entries(device.interfaces)) {
+      if (spec.feeds !== undefined && !byId.has(spec.feeds)) {
+        const known = [...byId.keys()].sort().join(', ');
+        issues.push(
+          placeIssue(source, { path: ['interfaces', name, 'feeds'], message: `unknown device "${spec.feeds}" (known: ${known})` }),
+        );
+      }
+    }
+  }
+
   let orchestratorAddresses: string[] = [];
   if (orchestrator) {
     const r = validateYaml(orchestrator.file, orchestrator.text, orchestratorSchema);

@@ -105,6 +105,8 @@ const snmpSchema = z.discriminatedUnion(
 const interfaceSchema = z.strictObject({
   roles: z.array(z.string()).default([]),
   description: z.string().max(256).optional(),
+  /** PDU outlets: the device this outlet powers (the lockout guard follows it). */
+  feeds: z.string().regex(DEVICE_ID, `must be a device id (${DEVICE_ID.source})`).optional(),
 });
 
 export const deviceSchema = z.strictObject({
@@ -133,6 +135,9 @@ export function checkDevice(d: DeviceInput): SourceIssue[] {
   for (const [name, spec] of Object.entries(d.interfaces)) {
     if (!INTERFACE_NAME.test(name)) {
       issues.push({ path: ['interfaces', name], message: `interface name must match ${INTERFACE_NAME.source}`, atKey: true });
+    }
+    if (spec.feeds !== undefined && !spec.roles.includes('outlet')) {
+      issues.push({ path: ['interfaces', name, 'feeds'], message: 'only an interface with the role outlet feeds a device', atKey: true });
     }
     spec.roles.forEach((role, i) => {
       const problem = roleProblem(role);

@@ -35,6 +35,8 @@ export interface InterfaceSpec {
   /** `uplink`, `mgmt`, `inter-site`, `segment:<name>`, `access`, ... */
   roles: string[];
   description?: string;
+  /** PDU outlets: the id of the device this outlet powers. */
+  feeds?: string;
 }
 
 export interface ManagementPath {

@@ -1,5 +1,6 @@
 import type { Action } from '../actions.js';
 import { addressWithin } from '../address.js';
+import { parseVia } from '../inventory/schema.js';
 import type { Device, Inventory } from '../inventory/types.js';
 import type { PlannedAction } from './types.js';
 
@@ -30,25 +31,47 @@ export function findLockouts(actions: PlannedAction[], inventory: Inventory): Lo
       findings.push({ actionId: pa.id, kind: 'self', cuts: [device.id], message: `${pa.id} (${pa.device}): ${self}` });
       continue;
     }
-    const port = cutPort(pa.action);
-    if (port === null) continue;
-    const link = `${device.id}:${port}`;
-    const reachedThrough = [...inventory.devices.values()].filter((d) => d.managementPath.via.includes(link)).map((d) => d.id);
-    if (reachedThrough.length === 0) continue;
-    const inPlan = reachedThrough.filter((id) => devicesInPlan.has(id));
+    const cut = upstreamCut(pa.action, device, inventory);
+    if (!cut || cut.devices.length === 0) continue;
+    const inPlan = cut.devices.filter((id) => devicesInPlan.has(id));
     findings.push({
       actionId: pa.id,
       kind: 'upstream',
-      cuts: reachedThrough,
+      cuts: cut.devices,
       message:
-        `${pa.id} (${pa.device}): ${pa.action.kind} ${link} cuts the management path to ${reachedThrough.join(', ')}` +
+        `${pa.id} (${pa.device}): ${cut.what} cuts the management path to ${cut.devices.join(', ')}` +
         (inPlan.length ? `; it runs after their actions (${inPlan.join(', ')})` : ''),
     });
   }
   return findings;
 }
 
+/** The devices whose management path an action cuts, and how to say what it does. */
+function upstreamCut(action: Action, device: Device, inventory: Inventory): { what: string; devices: string[] } | null {
+  const all = [...inventory.devices.values()];
+  if (action.kind === 'power.off') {
+    // Powering a device off cuts it and everything reached through any of its links.
+    const fed = device.interfaces[action.outlet]?.feeds;
+    if (!fed) return null;
+    const devices = all.filter((d) => d.id === fed || d.managementPath.via.some((l) => parseVia(l)?.device === fed)).map((d) => d.id);
+    return { what: `power.off ${device.id}:${action.outlet} powers off ${fed}, which`, devices };
+  }
+  const port = cutPort(action);
+  if (port === null) return null;
+  const link = `${device.id}:${port}`;
+  return { what: `${action.kind} ${link}`, devices: all.filter((d) => d.managementPath.via.includes(link)).map((d) => d.id) };
+}
+
 function cutsSelf(action: Action, device: Device, inventory: Inventory): string | null {
+  if (action.kind === 'power.off') {
+    const fed = device.interfaces[action.outlet]?.feeds;
+    if (fed && (fed === device.id || device.managementPath.via.some((l) => parseVia(l)?.device === fed))) {
+      return (
+        `power.off ${action.outlet} powers off ${fed}, which the orchestrator's connection to ${device.id} crosses; ` +
+        'the outlet could not be verified or switched back on'
+      );
+    }
+  }
   const port = cutPort(action);
   if (port !== null && device.managementPath.interfaces.includes(port)) {
     return (
@@ -65,14 +88,12 @@ function cutsSelf(action: Action, device: Device, inventory: Inventory): string 
   return null;
 }
 
-/** The interface (or PDU outlet) an action takes out of service, or null when it cuts no link. */
+/** The interface an action takes out of service, or null when it cuts no link (power.off: see upstreamCut). */
 function cutPort(action: Action): string | null {
   switch (action.kind) {
     case 'interface.disable':
     case 'port.vlan':
       return action.interface;
-    case 'power.off':
-      return action.outlet;
     default:
       return null;
   }

@@ -240,7 +240,10 @@ function inventoryEntry(
   }
   entry.managementPath = d.managementPath;
   entry.interfaces = Object.fromEntries(
-    d.ports.map((p) => [p.name, { roles: p.roles ?? [], ...(p.description ? { description: p.description } : {}) }]),
+    d.ports.map((p) => [
+      p.name,
+      { roles: p.roles ?? [], ...(p.description ? { description: p.description } : {}), ...(p.feeds ? { feeds: p.feeds } : {}) },
+    ]),
   );
   return entry;
 }

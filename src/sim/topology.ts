@@ -32,6 +32,7 @@ import type { SimDeviceSpec, SimFactory, SimPortSpec } from './types.js';
 /** A port of the topology: what the simulator needs, plus a description for the inventory. */
 export interface TopologyPort extends SimPortSpec {
   description?: string;
+  feeds?: string;
 }
 
 /** A device of the topology: what its simulator needs, plus what its inventory entry needs. */
@@ -82,6 +83,8 @@ const portSchema = z.strictObject({
   vlan: vlanId.nullable().optional(),
   voiceVlan: vlanId.nullable().optional(),
   description: z.string().max(256).optional(),
+  /** PDU outlets: the device this outlet powers (written to the inventory for the lockout guard). */
+  feeds: z.string().regex(DEVICE_ID, `must be a device id (${DEVICE_ID.source})`).optional(),
 });
 
 const deviceSchema = z.strictObject({
@@ -174,6 +177,7 @@ export function parseTopology(file: string, text: string, opts: TopologyOptions)
           ...(p.vlan !== undefined ? { vlan: p.vlan } : {}),
           ...(p.voiceVlan !== undefined ? { voiceVlan: p.voiceVlan } : {}),
           ...(p.description !== undefined ? { description: p.description } : {}),
+          ...(p.feeds !== undefined ? { feeds: p.feeds } : {}),
         })),
         ...(d.legacyOnly ? { legacyOnly: true } : {}),
         ...(d.oneExecThenClose ? { oneExecThenClose: true } : {}),
@@ -292,6 +296,13 @@ function checkTopology(t: TopologyInput, opts: TopologyOptions): SourceIssue[] {
   });
   // Via links name device:port pairs of this topology (checked once every id is known).
   t.devices.forEach((d, i) => {
+    for (const [name, p] of Object.entries(d.ports)) {
+      if (p.feeds === undefined) continue;
+      const path = ['devices', i, 'ports', name, 'feeds'];
+      if (!p.roles.includes('outlet')) issues.push({ path, message: 'only a port with the role outlet feeds a device', atKey: true });
+      else if (!byId.has(p.feeds))
+        issues.push({ path, message: `unknown device "${p.feeds}" (known: ${[...byId.keys()].sort().join(', ')})` });
+    }
     d.managementPath?.via.forEach((link, k) => {
       const path = ['devices', i, 'managementPath', 'via', k];
       const via = parseVia(link);
