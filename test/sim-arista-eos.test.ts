@@ -18,7 +18,7 @@ import type { RunningSim, SimDeviceSpec } from '../src/sim/types.js';
 import { openSession } from '../src/transports/connect.js';
 import type { SshSession } from '../src/transports/types.js';
 import { resolveSecret } from '../src/secrets.js';
-import { batchPlan, ctxOf, holdsAfterRead, lazyControl, oneStagePlan, openSsh, simDevice } from './helpers/sim.js';
+import { batchPlan, ctxOf, holdsAfterRead, lazyControl, oneStagePlan, openSsh, simDevice, tagged } from './helpers/sim.js';
 
 /** Simulated EOS switches, each on its own loopback address; tests assert on the sim's snapshot and the driver's read-back. */
 const PASSWORD = 'eos-sim-pass-4Kx9';
@@ -358,19 +358,18 @@ describe('arista-eos applyAll: one stage on one device, one configure session, o
   const received = () => main.control.received!();
   const sessionsOpened = () => received().filter((l) => /^configure session \S+$/.test(l));
   const commits = () => received().filter((l) => /^commit( timer \S+)?$/.test(l));
-  const ctxs =
-    (extra: Partial<ActionContext> = {}) =>
-    (tag: string) => ({ ...ctxOf(device, tag), ...extra });
   /** Two ports shut, a phone port moved to quarantine, one host blocked: each with its own tag, as the planner gives them. */
-  const batch = (ctx: (tag: string) => ActionContext) =>
-    (
+  const batch = (extra: Partial<ActionContext> = {}) =>
+    tagged(
+      device,
       [
         { kind: 'interface.disable', interface: 'Ethernet6' },
         { kind: 'interface.disable', interface: 'Ethernet2' },
         { kind: 'port.vlan', interface: 'Ethernet5', vlan: 999 },
         { kind: 'host.block', address: '10.20.0.11' },
-      ] as Action[]
-    ).map((action, i) => ({ action, ctx: ctx(`fb:pb:a${i + 1}`) }));
+      ] as Action[],
+      extra,
+    );
   const allHold = (items: { action: Action; ctx: ActionContext }[]) => holdsAfterRead(aristaEos, ssh, items);
 
   beforeAll(async () => {
@@ -384,7 +383,7 @@ describe('arista-eos applyAll: one stage on one device, one configure session, o
   });
 
   it('two shut ports, a quarantine move and a host.block land in ONE session and ONE commit, each reads back as done', async () => {
-    const items = batch(ctxs());
+    const items = batch();
     await aristaEos.applyAll!(ssh, items);
     expect(sessionsOpened()).toEqual(['configure session fb-pb-a1.a2.a3.a4']);
     expect(commits()).toEqual(['commit']);
@@ -399,10 +398,10 @@ describe('arista-eos applyAll: one stage on one device, one configure session, o
 
   it('two host.blocks in one session: the second goes into the ACL the first creates; two unblocks in one session restore the config exactly', async () => {
     const before = main.control.snapshot();
-    const blocks = ['10.20.0.11', '10.20.0.0/24'].map((address, i) => ({
-      action: { kind: 'host.block', address } as Action,
-      ctx: ctxOf(device, `fb:pb:a${i + 1}`),
-    }));
+    const blocks = tagged(
+      device,
+      ['10.20.0.11', '10.20.0.0/24'].map((address) => ({ kind: 'host.block', address }) as Action),
+    );
     await aristaEos.applyAll!(ssh, blocks);
     expect(commits()).toEqual(['commit']);
     // As one apply after the other would leave it: one ACL on both interfaces (a second `ip access-group` would replace the first).
@@ -429,7 +428,7 @@ describe('arista-eos applyAll: one stage on one device, one configure session, o
   it('a refused line -> CommandRejected in the switch words, the session aborted, nothing of the batch applied', async () => {
     const before = main.control.snapshot();
     main.control.inject({ kind: 'reject', on: /^switchport access vlan 999$/, once: true });
-    const err = await aristaEos.applyAll!(ssh, batch(ctxs())).catch((e: unknown) => e);
+    const err = await aristaEos.applyAll!(ssh, batch()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CommandRejected);
     expect((err as Error).message).toContain("% Invalid input (at token 0: 'switchport')");
     expect(main.control.snapshot()).toEqual(before); // two shutdowns went before, but only into the aborted session
@@ -437,13 +436,13 @@ describe('arista-eos applyAll: one stage on one device, one configure session, o
     expect(received()).toContain('abort');
     expect((await ssh.cli(EOS_PLATFORM)).level).toBe('privileged');
     // Nothing pending is left behind: the batch again goes out in one new session.
-    await aristaEos.applyAll!(ssh, batch(ctxs()));
+    await aristaEos.applyAll!(ssh, batch());
     expect(commits()).toEqual(['commit']);
-    expect(await allHold(batch(ctxs()))).toEqual([true, true, true, true]);
+    expect(await allHold(batch())).toEqual([true, true, true, true]);
   });
 
   it('autoRevert on every item -> ONE commit timer; any member confirms it, a non-member does not; disagreeing items go one by one', async () => {
-    const items = batch(ctxs({ autoRevert: { minutes: 1 } }));
+    const items = batch({ autoRevert: { minutes: 1 } });
     await aristaEos.applyAll!(ssh, items);
     expect(commits()).toEqual(['commit timer 00:01:00']);
     const stranger = { ...items[0]!.ctx, tag: 'fb:pb:a9' };
@@ -454,7 +453,7 @@ describe('arista-eos applyAll: one stage on one device, one configure session, o
     expect(await allHold(items)).toEqual([true, true, true, true]);
 
     main.control.reset();
-    const mixed = batch(ctxs()).map((i, n) => (n === 0 ? { ...i, ctx: { ...i.ctx, autoRevert: { minutes: 1 } } } : i));
+    const mixed = batch().map((i, n) => (n === 0 ? { ...i, ctx: { ...i.ctx, autoRevert: { minutes: 1 } } } : i));
     await aristaEos.applyAll!(ssh, mixed.slice(0, 3));
     expect(commits()).toEqual(['commit timer 00:01:00', 'commit', 'commit']);
     await aristaEos.confirm!(ssh, mixed[0]!.action, mixed[0]!.ctx);
@@ -466,7 +465,7 @@ describe('arista-eos applyAll: one stage on one device, one configure session, o
     try {
       const engine = createEngine({ journal, drivers, openSession, resolveSecret, clock: monotonicClock });
       const before = main.control.snapshot();
-      const three = [batch(ctxs())[0]!, ...batch(ctxs()).slice(2)];
+      const three = [batch()[0]!, ...batch().slice(2)];
       const r = await engine.run(planOf(device, three), { trigger: { kind: 'test', by: 'vitest' } });
       expect(r.state).toBe('contained');
       expect(r.actions.map((a) => [a.actionId, a.state])).toEqual([

@@ -19,7 +19,7 @@ import { resolveSecret } from '../src/secrets.js';
 import { openSession } from '../src/transports/connect.js';
 import type { SshSession } from '../src/transports/types.js';
 import { converge, runDriverConformance } from './conformance/driver-conformance.js';
-import { batchPlan, ctxOf, holdsAfterRead, lazyControl, oneStagePlan, openSsh, simDevice } from './helpers/sim.js';
+import { batchPlan, ctxOf, holdsAfterRead, lazyControl, oneStagePlan, openSsh, simDevice, tagged } from './helpers/sim.js';
 
 /** Simulated Junos boxes on their own loopback addresses; every test asserts on the sim's snapshot. */
 const PASSWORD = 'junos-sim-pass-4Rt9';
@@ -408,19 +408,18 @@ describe('junos applyAll: one stage on one device, one private candidate, one co
   let ssh: SshSession;
   let device: Device;
   const commits = () => main.control.received!().filter((l) => /^commit( confirmed \d+)?$/.test(l));
-  const ctxs =
-    (extra: Partial<ActionContext> = {}) =>
-    (tag: string) => ({ ...ctxOf(device, tag), ...extra });
   /** Two ports shut, one moved to quarantine, one host blocked: each with its own tag, as the planner gives them. */
-  const batch = (ctx: (tag: string) => ActionContext) =>
-    (
+  const batch = (extra: Partial<ActionContext> = {}) =>
+    tagged(
+      device,
       [
         { kind: 'interface.disable', interface: 'ge-0/0/0' },
         { kind: 'interface.disable', interface: 'ge-0/0/1' },
         { kind: 'port.vlan', interface: 'ge-0/0/5', vlan: 999 },
         { kind: 'host.block', address: '10.20.0.11' },
-      ] as Action[]
-    ).map((action, i) => ({ action, ctx: ctx(`fb:pb:a${i + 1}`) }));
+      ] as Action[],
+      extra,
+    );
   const allHold = (items: { action: Action; ctx: ActionContext }[]) => holdsAfterRead(junos, ssh, items);
 
   beforeAll(async () => {
@@ -434,7 +433,7 @@ describe('junos applyAll: one stage on one device, one private candidate, one co
   });
 
   it('two shut ports, a quarantine move and a host.block land in ONE commit, each reads back as done', async () => {
-    const items = batch(ctxs());
+    const items = batch();
     await junos.applyAll!(ssh, items);
     expect(commits()).toEqual(['commit']);
     expect(main.control.received!().filter((l) => l === 'configure private')).toHaveLength(1);
@@ -453,10 +452,10 @@ describe('junos applyAll: one stage on one device, one private candidate, one co
 
   it('two host.blocks in one commit both sit before fb-pass; two unblocks in one commit restore the config exactly', async () => {
     const before = main.control.snapshot();
-    const blocks = ['10.20.0.11', '10.20.0.12'].map((address, i) => ({
-      action: { kind: 'host.block', address } as Action,
-      ctx: ctxOf(device, `fb:pb:a${i + 1}`),
-    }));
+    const blocks = tagged(
+      device,
+      ['10.20.0.11', '10.20.0.12'].map((address) => ({ kind: 'host.block', address }) as Action),
+    );
     await junos.applyAll!(ssh, blocks);
     expect(commits()).toEqual(['commit']);
     for (const unit of ['ge-0/0/0', 'ge-0/0/1']) {
@@ -485,7 +484,7 @@ describe('junos applyAll: one stage on one device, one private candidate, one co
     ] as const) {
       main.control.reset();
       main.control.inject(fault);
-      const err = await junos.applyAll!(ssh, batch(ctxs())).catch((e: unknown) => e);
+      const err = await junos.applyAll!(ssh, batch()).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CommandRejected);
       expect((err as Error).message).toMatch(said);
       expect(main.control.snapshot()).toEqual(before);
@@ -493,13 +492,13 @@ describe('junos applyAll: one stage on one device, one private candidate, one co
       expect((await ssh.cli(JUNOS)).level).toBe('operational');
     }
     // The discarded candidate leaves nothing behind: the batch again commits exactly itself.
-    await junos.applyAll!(ssh, batch(ctxs()));
+    await junos.applyAll!(ssh, batch());
     expect(commits()).toEqual(['commit', 'commit']);
-    expect(await allHold(batch(ctxs()))).toEqual([true, true, true, true]);
+    expect(await allHold(batch())).toEqual([true, true, true, true]);
   });
 
   it('autoRevert on every item -> ONE commit confirmed; confirm (any item) keeps it past the timer; disagreeing items go one by one', async () => {
-    const items = batch(ctxs({ autoRevert: { minutes: 1 } }));
+    const items = batch({ autoRevert: { minutes: 1 } });
     await junos.applyAll!(ssh, items);
     expect(commits()).toEqual(['commit confirmed 1']);
     expect(await junos.confirm!(ssh, items[2]!.action, items[2]!.ctx)).toMatch(/^pending commit confirmed/);
@@ -507,7 +506,7 @@ describe('junos applyAll: one stage on one device, one private candidate, one co
     expect(await allHold(items)).toEqual([true, true, true, true]);
 
     main.control.reset();
-    const mixed = batch(ctxs()).map((i, n) => (n === 0 ? { ...i, ctx: { ...i.ctx, autoRevert: { minutes: 1 } } } : i));
+    const mixed = batch().map((i, n) => (n === 0 ? { ...i, ctx: { ...i.ctx, autoRevert: { minutes: 1 } } } : i));
     await junos.applyAll!(ssh, mixed.slice(0, 3));
     expect(commits()).toEqual(['commit confirmed 1', 'commit', 'commit']);
   });
@@ -518,7 +517,7 @@ describe('junos applyAll: one stage on one device, one private candidate, one co
     try {
       const engine = createEngine({ journal, drivers, openSession, resolveSecret, clock: monotonicClock });
       const before = main.control.snapshot();
-      const plan = planOf(device, batch(ctxs()).slice(1));
+      const plan = planOf(device, batch().slice(1));
       const r = await engine.run(plan, { trigger: { kind: 'test', by: 'vitest' } });
       expect(r.state).toBe('contained');
       expect(r.actions.map((a) => [a.actionId, a.state])).toEqual([
@@ -540,7 +539,7 @@ describe('junos applyAll: one stage on one device, one private candidate, one co
       // The batch is refused once: the engine reads each action and applies it on its own.
       main.control.reset();
       main.control.inject({ kind: 'reject', on: /^set firewall family inet filter fb-pe2-a3 term src then discard$/, once: true });
-      const again = await engine.run(planOf(device, batch(ctxs()).slice(1), 'pe2'), { trigger: { kind: 'test', by: 'vitest' } });
+      const again = await engine.run(planOf(device, batch().slice(1), 'pe2'), { trigger: { kind: 'test', by: 'vitest' } });
       expect(again.state).toBe('contained');
       expect(again.actions.map((a) => a.state)).toEqual(['verified', 'verified', 'verified']);
       const outputs = (await journal.entries(again.runId)).filter((e) => e.type === 'action.applied').map((e) => e.data['output']);

@@ -11,6 +11,11 @@ import type { Session, SshSession } from '../../src/transports/types.js';
 
 export const ctxOf = (device: Device, tag = 'fb:p1a2b:a3', timeoutMs = 5000): ActionContext => ({ device, tag, timeoutMs });
 
+/** Actions as applyAll items, each with its own tag (`fb:pb:a1`, `fb:pb:a2`, ...) as the planner gives them. */
+export function tagged(device: Device, actions: Action[], extra: Partial<ActionContext> = {}): { action: Action; ctx: ActionContext }[] {
+  return actions.map((action, i) => ({ action, ctx: { ...ctxOf(device, `fb:pb:a${i + 1}`), ...extra } }));
+}
+
 export interface SimDeviceOptions {
   driver: string;
   user: string;
