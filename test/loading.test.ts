@@ -230,6 +230,9 @@ describe('parameter validation', () => {
     ['prefix', '198.51.100.0/24'],
     ['address', '10.20.0.11'],
     ['address', '10.20.0.0/16'],
+    ['ipv4', '10.20.0.255'], // a subnet's broadcast is unknowable without its prefix: left to the operator
+    ['ipv4', '1.0.0.1'],
+    ['ipv4', '223.255.255.255'],
     ['prefix-list', '10.1.2.3,198.51.100.0/24,2001:db8::/48'],
     ['interface', 'Gi1/0/7'],
     ['interface', 'ge-0/0/0:1'],
@@ -279,6 +282,18 @@ describe('parameter validation', () => {
     ['interface', 'eth0\u200b'],
     ['ip', '"10.0.0.1"'],
     ['interface', 'eth0<x'],
+    // not a unicast host: blocking it means nothing, or cuts the device off from itself
+    ['ipv4', '0.0.0.0'],
+    ['ipv4', '255.255.255.255'],
+    ['ipv4', '0.1.2.3'],
+    ['ipv4', '127.0.0.1'],
+    ['ip', '224.0.0.251'],
+    ['ipv6', '::'],
+    ['ipv6', '::1'],
+    ['ipv6', 'ff02::1'],
+    ['ip', '::ffff:127.0.0.1'],
+    ['address', '0.0.0.0'],
+    ['address', '255.255.255.255/32'],
   ];
   it.each(bad)('%s refuses %j', (type, value) => {
     expect(checkValue(type, value)).toEqual(expect.any(String));
@@ -292,6 +307,9 @@ describe('parameter validation', () => {
     );
     expect(() => validateParams(pb, { port: 'sw:swp1\nshutdown' })).toThrow(
       'param "port" (device-interface): "sw:swp1\\nshutdown" is not a device:interface',
+    );
+    expect(() => validateParams(pb, { address: '0.0.0.0' })).toThrow(
+      'param "address" (ipv4): "0.0.0.0" is the unspecified address, not a unicast host address',
     );
     expect(() => validateParams(pb, { adress: '10.20.0.11' })).toThrow(
       'unknown param "adress" for playbook isolate-host (known: address, port, quarantineVlan)',

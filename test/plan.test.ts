@@ -60,6 +60,20 @@ describe('planner', () => {
     expect(p.errors[0]!.message).toMatch(/management address of edge/);
   });
 
+  it('refuses a host.block target that is no unicast host, even when handed params it did not validate', async () => {
+    const playbook = await loadPlaybook(join(shipped, 'isolate-host.yaml'));
+    const inventory = await loadInventory(join(fixtures, 'chain'));
+    for (const address of ['255.255.255.255', '::1']) {
+      const p = makePlan({ playbook, params: { address, quarantineVlan: '999' }, inventory, drivers, id: 'ptest' });
+      expect(p.actions).toEqual([]);
+      expect(p.errors.map((e) => `${e.at} ${e.message}`)).toEqual([
+        expect.stringMatching(
+          /^stages\[0\]\.steps\[0\] param "stages\[0\]\.steps\[0\]\.with\.address" \(address\): .* not a unicast host address$/,
+        ),
+      ]);
+    }
+  });
+
   it('reports an interface missing from the inventory and a driver that cannot do the action', async () => {
     const missing = await plan(join(shipped, 'isolate-host.yaml'), { port: 'acc:Gi1/0/9' });
     expect(missing.errors[0]!.message).toMatch(/device acc has no interface "Gi1\/0\/9"/);

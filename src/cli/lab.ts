@@ -1,5 +1,8 @@
 import { Command } from 'commander';
-import { die } from './exit.js';
+import { die, EXIT } from './exit.js';
+
+/** `lab status`: 1 stays "could not tell" (not root, bad --dir), as die() exits. */
+const LAB_STATE_EXIT = { up: EXIT.ok, partial: EXIT.partial, down: EXIT.failed } as const;
 
 /** `firebreak lab up | down | status`: the namespace lab on real sshd, nftables and snmpd (root). */
 export function labCommand(): Command {
@@ -47,7 +50,9 @@ export function labCommand(): Command {
 
   lab
     .command('status')
-    .description('namespaces, daemons, reachability and the inventory folder')
+    .description(
+      `namespaces, daemons, reachability and the inventory folder (exit ${EXIT.ok} up, ${EXIT.partial} partly up, ${EXIT.failed} down)`,
+    )
     .option('--dir <dir>', 'lab state folder')
     .option('--json', 'print the status as JSON')
     .action(async (o: { dir?: string; json?: boolean }) => {
@@ -55,6 +60,8 @@ export function labCommand(): Command {
         const { formatLabStatus, labStatus } = await import('../lab/lab.js');
         const s = await labStatus({ dir: o.dir });
         process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatLabStatus(s)}\n`);
+        // Scripts ask `lab status || lab up`: only a lab that is all up is a success.
+        process.exitCode = LAB_STATE_EXIT[s.state];
       } catch (e) {
         die(e);
       }

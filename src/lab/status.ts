@@ -16,11 +16,21 @@ export interface LabStatus {
   inventoryDir: string;
   /** All namespaces present, topology sound, daemons alive and serving. */
   up: boolean;
+  /** `up`; `down`: no namespace and no daemon; `partial`: anything in between. */
+  state: LabState;
   namespaces: Array<{ name: string; present: boolean }>;
   problems: string[];
   drift: string[];
   daemons: Array<{ name: string; pid?: number; alive: boolean; serving: boolean }>;
   reach: Array<{ from: string; to: string; ok: boolean }>;
+}
+
+export type LabState = 'up' | 'partial' | 'down';
+
+/** Pure: the lab as one word, from what labStatus observed. */
+export function labState(s: Pick<LabStatus, 'up' | 'namespaces' | 'daemons'>): LabState {
+  if (s.up) return 'up';
+  return s.namespaces.some((n) => n.present) || s.daemons.some((d) => d.alive) ? 'partial' : 'down';
 }
 
 export async function labStatus(opts: LabOptions = {}): Promise<LabStatus> {
@@ -36,11 +46,19 @@ export async function labStatus(opts: LabOptions = {}): Promise<LabStatus> {
     if (present.has(from)) reach.push({ from, to: HOSTS.internet, ok: await canReach(from, HOSTS.internet) });
   }
   const up = check.problems.length === 0 && daemons.every((d) => d.alive && d.serving);
-  return { dir: p.dir, inventoryDir: p.inventoryDir, up, namespaces, problems: check.problems, drift: check.drift, daemons, reach };
+  const state = labState({ up, namespaces, daemons });
+  return { dir: p.dir, inventoryDir: p.inventoryDir, up, state, namespaces, problems: check.problems, drift: check.drift, daemons, reach };
 }
 
 export function formatLabStatus(s: LabStatus): string {
-  const state = !s.up ? 'DOWN or unhealthy' : s.drift.length ? 'UP, with drift (see below; `lab up --reset` undoes it)' : 'UP';
+  const state =
+    s.state === 'down'
+      ? 'DOWN'
+      : s.state === 'partial'
+        ? 'PARTLY UP (unhealthy; see below)'
+        : s.drift.length
+          ? 'UP, with drift (see below; `lab up --reset` undoes it)'
+          : 'UP';
   const lines = [`lab: ${state}  (state ${s.dir})`];
   lines.push(`namespaces: ${s.namespaces.map((n) => `${n.name}${n.present ? '' : ' (missing)'}`).join(', ')}`);
   for (const d of s.daemons) {

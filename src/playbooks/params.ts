@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { ipToBigInt } from '../address.js';
+import { addressWithin, ipToBigInt } from '../address.js';
 import { ParamInvalid } from '../errors.js';
 import type { ParamType, Playbook } from './types.js';
 
@@ -30,6 +30,9 @@ const WHAT: Record<ParamType, string> = {
   device: 'a device id',
   vlan: 'a VLAN id (1-4094)',
 };
+
+/** The types a host.block address accepts (schema.ts ACCEPTS.address); not the egress allow-list. */
+const ADDRESS_TYPES: ReadonlySet<ParamType> = new Set(['ipv4', 'ipv6', 'ip', 'ipv4-prefix', 'ipv6-prefix', 'prefix', 'address']);
 
 /** Characters refused in every type, whatever the type's own rules say. */
 const FORBIDDEN: Record<string, string> = {
@@ -66,6 +69,40 @@ function ipv4Ok(v: string): boolean {
 function ipv6Ok(v: string): boolean {
   // isIPv6 accepts zone ids (`%eth0`); the whitelist refuses them.
   return /^[0-9A-Fa-f:.]+$/.test(v) && v.includes(':') && isIPv6(v);
+}
+
+/**
+ * Addresses that name no single host. A value that can become a host.block target must not be
+ * one: blocking these means nothing or, for loopback, cuts a device off from itself. First match
+ * wins (0.0.0.0 before 0.0.0.0/8). A subnet's own broadcast needs its prefix to be known: left.
+ */
+const NOT_A_HOST: [block: string, what: string][] = [
+  ['0.0.0.0/32', 'the unspecified address'],
+  ['255.255.255.255/32', 'the broadcast address'],
+  ['0.0.0.0/8', 'in "this network" (0.0.0.0/8)'],
+  ['127.0.0.0/8', 'a loopback address (127.0.0.0/8)'],
+  ['224.0.0.0/4', 'a multicast address (224.0.0.0/4)'],
+  ['::/128', 'the unspecified address'],
+  ['::1/128', 'the loopback address'],
+  ['ff00::/8', 'a multicast address (ff00::/8)'],
+];
+
+/**
+ * Why a syntactically valid address, or a host-length prefix (/32, /128: the same one address),
+ * is not a unicast host; undefined when it is one or is a wider prefix. IPv4-mapped IPv6
+ * (::ffff:a.b.c.d) is judged by its IPv4 address.
+ */
+function notAHost(value: string): string | undefined {
+  const [addr = '', len] = value.split('/');
+  const v4 = ipv4Ok(addr);
+  if (len !== undefined && Number(len) !== (v4 ? 32 : 128)) return undefined;
+  let plain = addr;
+  if (!v4) {
+    const n = ipToBigInt(addr);
+    if (n >> 32n === 0xffffn) plain = [24n, 16n, 8n, 0n].map((shift) => (n >> shift) & 0xffn).join('.');
+  }
+  const hit = NOT_A_HOST.find(([block]) => addressWithin(plain, block));
+  return hit && `is ${hit[1]}, not a unicast host address`;
 }
 
 /** Reason a prefix is wrong, or undefined. `family` limits it to one address family. */
@@ -163,8 +200,12 @@ export function checkValue(type: ParamType, value: unknown): string | undefined 
       ok = /^[1-9][0-9]{0,3}$/.test(value) && Number(value) <= 4094;
       break;
   }
-  if (ok) return undefined;
-  return `${shown} is not ${what}${detail ? ` (${detail})` : ''}`;
+  if (!ok) return `${shown} is not ${what}${detail ? ` (${detail})` : ''}`;
+  if (ADDRESS_TYPES.has(type)) {
+    const notHost = notAHost(value);
+    if (notHost) return `${shown} ${notHost}`;
+  }
+  return undefined;
 }
 
 /** A value as shown in an error: JSON-quoted (newlines visible), cut at 80 characters. */
