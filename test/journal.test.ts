@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -8,16 +8,18 @@ import { journalCommand } from '../src/cli/journal.js';
 import { canonicalJson, entryHash, entryHashCanonical, verifyChain } from '../src/journal/chain.js';
 import { exportJsonl } from '../src/journal/export.js';
 import { formatEntries } from '../src/journal/format.js';
-import { openSqliteJournal } from '../src/journal/sqlite.js';
+import { openSqliteJournal, openSqliteStore } from '../src/journal/sqlite.js';
 import type { JournalEntry, JournalStore } from '../src/journal/types.js';
-import { Redactor } from '../src/secrets.js';
+import type { Device } from '../src/inventory/types.js';
+import { Redactor, redactor as processRedactor, redactorForDevices, resolveSecret, urlForDisplay } from '../src/secrets.js';
 
 let dir: string;
 let file: string;
 const open: JournalStore[] = [];
 
-function store(r = new Redactor()): JournalStore {
-  const s = openSqliteJournal(file, { redactor: r });
+/** The raw SQLite store (stores what it is given; redaction is the writer's, see journal-store.test.ts). */
+function store(): JournalStore {
+  const s = openSqliteStore(file);
   open.push(s);
   return s;
 }
@@ -101,19 +103,17 @@ describe('sqlite journal', () => {
     expect(new Date(r1[0]!.ts).toISOString()).toBe(r1[0]!.ts);
   });
 
-  it('appendMany writes a group of entries chained in order, redacted, in one transaction', async () => {
-    const r = new Redactor();
-    r.add('group-secret-9f8e7d');
-    const s = store(r);
+  it('appendMany writes a group of entries chained in order, in one transaction', async () => {
+    const s = store();
     await s.append('r1', 'run.created', { plan: {}, trigger: { kind: 'test', by: 't' } });
     const group = await s.appendMany([
       { runId: 'r1', type: 'action.intent', data: { actionId: 'a1', before: { x: 1 } } },
-      { runId: 'r1', type: 'action.intent', data: { actionId: 'a2', note: 'group-secret-9f8e7d' } },
+      { runId: 'r1', type: 'action.intent', data: { actionId: 'a2', note: 'n' } },
       { runId: 'r2', type: 'action.already', data: { actionId: 'a1' } },
     ]);
     expect(group.map((e) => e.seq)).toEqual([2, 3, 4]);
     expect(group[1]!.prevHash).toBe(group[0]!.hash);
-    expect(group[1]!.data.note).toBe('[redacted]');
+    expect(group[1]!.data.note).toBe('n');
     expect(await s.appendMany([])).toEqual([]);
     expect((await s.verify()).ok).toBe(true);
     // A group that fails half-way (its second entry's seq is taken) leaves no entry of it behind.
@@ -237,43 +237,105 @@ describe('verify', () => {
 describe('redaction', () => {
   const SECRET = 'hunter2-Zq9!secret';
 
-  it('never writes a registered secret to the database or WAL, nested or inside error strings', async () => {
-    const r = new Redactor();
-    r.add(SECRET);
-    const s = store(r);
-    const returned = await s.append('r1', 'action.failed', {
-      actionId: 'a1',
-      device: 'edge-fw',
-      phase: 'connect',
-      code: 'AUTH_FAILED',
-      error: `ssh: authentication failed for root with password ${SECRET}`,
-      cause: new Error(`spawn sshpass -p ${SECRET} failed`),
-      transcript: [{ line: 1, text: `enable\n${SECRET}\n` }, [[`deep ${SECRET} deep`]]],
-      device_cfg: { ssh: { password: 'env:FW_PASS', key: { material: `-----BEGIN ${SECRET}` } }, community: 'public' },
-      [`key-${SECRET}`]: 'secret in a key',
+  it('openSqliteJournal (compat) redacts with the process-wide redactor, or the one it is given', async () => {
+    processRedactor.add(SECRET);
+    const compat = openSqliteJournal(file);
+    open.push(compat);
+    const e = await compat.append('r1', 'action.failed', { error: `login ${SECRET}`, cause: new Error(SECRET) });
+    expect(e.data).toEqual({ error: 'login [redacted]', cause: { name: 'Error', message: '[redacted]' } });
+    const own = new Redactor();
+    own.add('only-this-one-1234');
+    const given = openSqliteJournal(file, { redactor: own });
+    open.push(given);
+    expect((await given.append('r1', 'run.state', { state: 'x', a: 'only-this-one-1234', b: SECRET })).data).toEqual({
+      state: 'x',
+      a: '[redacted]',
+      b: SECRET,
     });
-    await s.append('r1', 'run.state', { state: 'failed', reason: `login with ${SECRET} refused` });
+    expect(readFileSync(file).includes(Buffer.from('only-this-one-1234'))).toBe(false);
+  });
 
-    const needle = Buffer.from(SECRET, 'utf8');
-    const files = [file, `${file}-wal`].filter(existsSync);
-    expect(files).toContain(`${file}-wal`);
-    for (const f of files) expect(readFileSync(f).includes(needle), f).toBe(false);
+  it('redactorForDevices resolves every secret reference of every device into a new redactor', async () => {
+    const keyFile = join(dir, 'edge.key');
+    writeFileSync(keyFile, '-----BEGIN KEY-----\nAAAAkeymaterial9\n-----END KEY-----\n');
+    process.env.FB_TEST_FW_PASS = 'fw-pass-Aa1!';
+    const devices: Device[] = [
+      device('edge-fw', { ssh: ssh({ key: `file:${keyFile}`, password: 'env:FB_TEST_FW_PASS', enableSecret: 'env:FB_TEST_NOT_SET' }) }),
+      device('access-1', { snmp: { version: '2c', port: 161, community: 'env:FB_TEST_COMMUNITY', timeoutMs: 1000, retries: 1 } }),
+      device('core', {
+        ssh: ssh({ enableSecret: 'env:FB_TEST_ENABLE' }),
+        snmp: {
+          version: '3',
+          port: 161,
+          user: 'fb',
+          auth: { protocol: 'sha', key: 'env:FB_TEST_AUTH' },
+          priv: { protocol: 'aes', key: 'env:FB_TEST_PRIV' },
+          timeoutMs: 1000,
+          retries: 1,
+        },
+      }),
+    ];
+    // A resolver of our own: sees every reference once; the unresolvable one is skipped.
+    const asked: string[] = [];
+    const values: Record<string, string> = {
+      'env:FB_TEST_COMMUNITY': 'comm-Q9x',
+      'env:FB_TEST_ENABLE': 'en-Sec-7',
+      'env:FB_TEST_AUTH': 'auth-K3y',
+      'env:FB_TEST_PRIV': 'priv-K3y',
+    };
+    const r = await redactorForDevices(devices, async (ref) => {
+      asked.push(ref);
+      if (ref in values) return values[ref]!;
+      return resolveSecret(ref);
+    });
+    expect(asked.sort()).toEqual(
+      [
+        'env:FB_TEST_AUTH',
+        'env:FB_TEST_COMMUNITY',
+        'env:FB_TEST_ENABLE',
+        'env:FB_TEST_FW_PASS',
+        'env:FB_TEST_NOT_SET',
+        'env:FB_TEST_PRIV',
+        `file:${keyFile}`,
+      ].sort(),
+    );
+    const text = `fw-pass-Aa1! comm-Q9x en-Sec-7 auth-K3y priv-K3y -----BEGIN KEY-----\nAAAAkeymaterial9\n-----END KEY-----`;
+    expect(r.text(text)).toBe('[redacted] [redacted] [redacted] [redacted] [redacted] [redacted]');
+    const longLived = new Redactor();
+    longLived.absorb(r);
+    expect(longLived.text('x auth-K3y y')).toBe('x [redacted] y');
+    // A new redactor: values that only our resolver knew never reached the process-wide one.
+    expect(processRedactor.text('comm-Q9x')).toBe('comm-Q9x');
+    expect(new Redactor().text('fw-pass-Aa1!')).toBe('fw-pass-Aa1!');
+    delete process.env.FB_TEST_FW_PASS;
+  });
 
-    // What was stored is still useful: messages kept, secrets replaced, references kept.
-    const [failed] = await s.entries('r1');
-    expect(failed).toEqual(returned);
-    const text = JSON.stringify(failed!.data);
-    expect(text).not.toContain(SECRET);
-    expect(failed!.data.error).toBe('ssh: authentication failed for root with password [redacted]');
-    expect(failed!.data.cause).toMatchObject({ name: 'Error', message: 'spawn sshpass -p [redacted] failed' });
-    expect(failed!.data.device_cfg).toMatchObject({ ssh: { password: 'env:FW_PASS' }, community: '[redacted]' });
-    expect(failed!.data['key-[redacted]']).toBe('secret in a key');
-    expect((await s.verify()).ok).toBe(true);
-
-    await s.close();
-    expect(readFileSync(file).includes(needle)).toBe(false);
+  it('urlForDisplay keeps the user and drops the password', () => {
+    expect(urlForDisplay('postgres://fb:s3cret@db:5432/fb')).toBe('postgres://fb@db:5432/fb');
+    expect(urlForDisplay('postgresql://fb:p@ss@db/fb?sslmode=require&password=x')).toBe(
+      'postgresql://fb@db/fb?sslmode=require&password=[redacted]',
+    );
+    expect(urlForDisplay('redis://:pw@127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    expect(urlForDisplay('postgres://postgres@127.0.0.1:5432/postgres')).toBe('postgres://postgres@127.0.0.1:5432/postgres');
   });
 });
+
+function ssh(o: Partial<NonNullable<Device['ssh']>>): NonNullable<Device['ssh']> {
+  return { port: 22, user: 'root', hostKey: 'SHA256:x', readyTimeoutMs: 1000, ...o };
+}
+
+function device(id: string, o: Partial<Device>): Device {
+  return {
+    id,
+    site: 's',
+    driver: 'linux',
+    address: '127.0.0.1',
+    tags: [],
+    managementPath: { interfaces: [], via: [] },
+    interfaces: {},
+    ...o,
+  };
+}
 
 describe('two stores on one file', () => {
   it('appending alternately keeps one valid chain', async () => {
@@ -310,7 +372,7 @@ describe('write lock held by another process', () => {
   });
 
   it('gives up with SQLITE_BUSY after busyTimeoutMs', async () => {
-    const s = openSqliteJournal(file, { redactor: new Redactor(), busyTimeoutMs: 60 });
+    const s = openSqliteStore(file, { busyTimeoutMs: 60 });
     open.push(s);
     const other = new Database(file);
     other.exec('BEGIN IMMEDIATE');

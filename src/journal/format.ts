@@ -36,7 +36,8 @@ function summary(e: JournalEntry): string {
     case 'run.state': {
       const notDone = Array.isArray(d.notDone) ? d.notDone.length : 0;
       return [
-        str(d.state, '?'),
+        d.from ? `${str(d.from)} -> ${str(d.state, '?')}` : str(d.state, '?'),
+        d.by ? `by ${str(d.by)}` : '',
         d.reason ? `(${str(d.reason)})` : '',
         typeof d.timeToContainMs === 'number' ? `time to contain ${d.timeToContainMs} ms` : '',
         notDone ? `${notDone} not done` : '',
@@ -46,6 +47,18 @@ function summary(e: JournalEntry): string {
     }
     case 'stage.prepared':
       return `stage ${str(d.stage)} prepared in ${str(d.ms)} ms`;
+    case 'stage.barrier': {
+      const late = Array.isArray(d.late) ? d.late : [];
+      return `stage ${str(d.stage)} barrier after ${str(d.waitedMs)} ms: ${count(d.ready)} ready${late.length ? `, late: ${late.join(', ')}` : ''}`;
+    }
+    case 'action.resumed':
+      return d.held ? 'resumed: the change is already on the device' : 'resumed: the change is not on the device yet';
+    case 'hold.released': {
+      const by = Array.isArray(d.heldBy) ? d.heldBy.map((h) => str(obj(h).runId, '?')) : [];
+      return `let go of ${str(d.target, '?')}, left as it is: still held by ${by.join(', ') || '?'}`;
+    }
+    case 'run.lease-lost':
+      return `lease of ${str(d.owner, '?')}${d.device ? ` on ${str(d.device)}` : ''} lost (token ${str(d.token, '?')}): ${str(d.error)}`;
     case 'stage.struck':
       return `stage ${str(d.stage)} struck, cut skew ${str(d.cutSkewMs)} ms`;
     case 'action.intent':

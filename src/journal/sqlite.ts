@@ -3,14 +3,17 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { JournalCorrupt } from '../errors.js';
 import { redactor as processRedactor, type Redactor } from '../secrets.js';
-import { canonicalJson, entryHashCanonical, verifyChain, type ChainHead } from './chain.js';
+import { entryHashCanonical, verifyChain, type ChainHead } from './chain.js';
+import { encodeData, type EncodedData } from './plain.js';
+import { findSql } from './query.js';
 import { runSummaries } from './runs.js';
-import type { EntryType, JournalEntry, JournalStore, RunSummary, VerifyReport } from './types.js';
+import type { EntryType, JournalEntry, JournalQuery, JournalStore, RunSummary, VerifyReport } from './types.js';
+import { journalWriter } from './writer.js';
 
 /**
  * The embedded journal store: one SQLite file, WAL, fsync on every commit. Several processes
  * may append to the same file; each append takes the write lock first (BEGIN IMMEDIATE), so the
- * chain stays one line.
+ * chain stays one line. The store keeps exactly what it is given: redaction is journalWriter's.
  */
 
 const SCHEMA_VERSION = 1;
@@ -26,6 +29,7 @@ CREATE TABLE IF NOT EXISTS entries (
   hash      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_run_id ON entries (run_id, seq);
+CREATE INDEX IF NOT EXISTS entries_type ON entries (type, seq);
 CREATE TABLE IF NOT EXISTS head (
   id   INTEGER PRIMARY KEY CHECK (id = 1),
   seq  INTEGER NOT NULL,
@@ -43,12 +47,6 @@ CREATE TRIGGER IF NOT EXISTS head_forward_only BEFORE UPDATE ON head WHEN NEW.se
   BEGIN SELECT RAISE(ABORT, 'journal head only moves forward by one'); END;
 `;
 
-/** Entry data after redaction: its canonical JSON and the value read back from it. */
-interface Clean {
-  json: string;
-  value: Record<string, unknown>;
-}
-
 interface EntryRow {
   seq: number;
   run_id: string;
@@ -59,15 +57,27 @@ interface EntryRow {
   hash: string;
 }
 
-export interface SqliteJournalOptions {
-  /** Scrubs secrets from `data` before it is hashed or stored (default: the process-wide one). */
-  redactor?: Redactor;
+export interface SqliteStoreOptions {
   /** How long an append waits for another process's write lock, ms (default 10000). */
   busyTimeoutMs?: number;
 }
 
+export interface SqliteJournalOptions extends SqliteStoreOptions {
+  /** Scrubs secrets from `data` before it is hashed or stored (default: the process-wide one). */
+  redactor?: Redactor;
+}
+
+/**
+ * Compatibility path for callers from before journalWriter: the SQLite store wrapped in a writer
+ * that redacts with `opts.redactor`, by default the process-wide redactor. New code: openJournal.
+ * @deprecated use openJournal({ file }, redactor) (open.ts), or openSqliteStore + journalWriter.
+ */
 export function openSqliteJournal(file: string, opts: SqliteJournalOptions = {}): JournalStore {
-  const scrub = opts.redactor ?? processRedactor;
+  return journalWriter(openSqliteStore(file, opts), opts.redactor ?? processRedactor);
+}
+
+/** The SQLite store itself: stores exactly what it is given (see journalWriter for redaction). */
+export function openSqliteStore(file: string, opts: SqliteStoreOptions = {}): JournalStore {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const busyTimeoutMs = opts.busyTimeoutMs ?? 10_000;
   const db = new Database(file, { timeout: busyTimeoutMs });
@@ -96,7 +106,7 @@ export function openSqliteJournal(file: string, opts: SqliteJournalOptions = {})
     "SELECT * FROM entries WHERE type IN ('run.created', 'run.state', 'rollback.finished') ORDER BY seq",
   );
 
-  const appendRow = (runId: string, type: EntryType, data: Clean, ts: string): JournalEntry => {
+  const appendRow = (runId: string, type: EntryType, data: EncodedData, ts: string): JournalEntry => {
     const head = readHead.get();
     if (!head) throw new JournalCorrupt(`journal ${file}: head record missing; run verify`);
     const seq = head.seq + 1;
@@ -107,29 +117,39 @@ export function openSqliteJournal(file: string, opts: SqliteJournalOptions = {})
     return entry;
   };
   const appendTx = db.transaction(appendRow);
-  const appendManyTx = db.transaction((items: { runId: string; type: EntryType; data: Clean }[], ts: string) =>
+  const appendManyTx = db.transaction((items: { runId: string; type: EntryType; data: EncodedData }[], ts: string) =>
     items.map((i) => appendRow(i.runId, i.type, i.data, ts)),
   );
-  // Redact first, serialise once: what is hashed and stored is exactly what is read back.
-  const clean = (data: Record<string, unknown>): Clean => {
-    const json = canonicalJson(redactDeep(scrub, toPlainJson(data)));
-    return { json, value: JSON.parse(json) as Record<string, unknown> };
+  // Prepared once per distinct filter shape (a follower polls with the same one).
+  const finders = new Map<string, Database.Statement<unknown[], EntryRow>>();
+  const find = (q: JournalQuery): JournalEntry[] => {
+    const query = findSql(q, 'entries', () => '?');
+    if (!query) return [];
+    let stmt = finders.get(query.sql);
+    if (!stmt) {
+      stmt = db.prepare<unknown[], EntryRow>(query.sql);
+      finders.set(query.sql, stmt);
+    }
+    return stmt.all(...query.params).map(toEntry);
   };
 
   const snapshot = db.transaction(() => ({ rows: selectAll.all(), head: readHead.get() ?? null }));
 
   const store: JournalStore = {
     async append(runId, type, data) {
-      const c = clean(data);
+      const c = encodeData(data);
       return withWriteLock(busyTimeoutMs, () => appendTx.immediate(runId, type, c, new Date().toISOString()));
     },
     async appendMany(items) {
       if (!items.length) return [];
-      const c = items.map((i) => ({ ...i, data: clean(i.data) }));
+      const c = items.map((i) => ({ runId: i.runId, type: i.type, data: encodeData(i.data) }));
       return withWriteLock(busyTimeoutMs, () => appendManyTx.immediate(c, new Date().toISOString()));
     },
     async entries(runId) {
       return selectRun.all(runId).map(toEntry);
+    },
+    async find(q) {
+      return find(q);
     },
     async all() {
       return selectAll.all().map(toEntry);
@@ -184,40 +204,4 @@ function toEntry(row: EntryRow): JournalEntry {
     prevHash: row.prev_hash,
     hash: row.hash,
   };
-}
-
-/**
- * Plain JSON before redaction: an Error has no enumerable fields and a Date none either, so the
- * redactor's walk would turn them into {} and silently lose the message (and any secret check).
- */
-function toPlainJson(v: unknown): unknown {
-  if (v instanceof Error) {
-    const code = (v as { code?: unknown }).code;
-    return { name: v.name, message: v.message, ...(typeof code === 'string' ? { code } : {}) };
-  }
-  if (v && typeof v === 'object' && !Buffer.isBuffer(v) && typeof (v as { toJSON?: unknown }).toJSON === 'function') {
-    return toPlainJson((v as { toJSON: () => unknown }).toJSON());
-  }
-  if (Array.isArray(v)) return v.map(toPlainJson);
-  if (v && typeof v === 'object' && !Buffer.isBuffer(v)) {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = toPlainJson(x);
-    return out;
-  }
-  return v;
-}
-
-/** Redactor.json scrubs values; object keys (e.g. output keyed by line) are scrubbed here too. */
-function redactDeep(r: Redactor, v: unknown): unknown {
-  const scrubbed = r.json(v);
-  const keys = (x: unknown): unknown => {
-    if (Array.isArray(x)) return x.map(keys);
-    if (x && typeof x === 'object') {
-      const out: Record<string, unknown> = {};
-      for (const [k, y] of Object.entries(x)) out[r.text(k)] = keys(y);
-      return out;
-    }
-    return x;
-  };
-  return keys(scrubbed);
 }

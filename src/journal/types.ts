@@ -2,14 +2,16 @@
  * The journal: append-only, hash-chained entries. Every change is preceded by an
  * `action.intent` entry holding the observed pre-state and the inverse (write-ahead).
  *
- * Entry types and their `data`:
+ * Entry types and their `data` (EntryDataMap below documents each field):
  *   run.created        { plan, trigger: { kind, by, reason } }
  *   lockout.overridden { actionId, message }
- *   run.state          { state, reason?, timeToContainMs?, notDone?: [{actionId, error}] }
+ *   run.state          { state, from?, by?, reason?, timeToContainMs?, notDone?: [{actionId, error}] }
  *   stage.prepared     { stage, ms }
+ *   stage.barrier      { stage, ready: [device], late: [device], waitedMs }   (coordinated cut across workers)
  *   stage.struck       { stage, cutSkewMs, firstApplyAt, lastApplyAt }
  *   action.intent      { actionId, device, action, before, inverse, autoRevert?: { minutes } (armed with the change) }
  *   action.already     { actionId, device, before }
+ *   action.resumed     { actionId, device, held, after }   (resumed after an intent: held = the device shows the change)
  *   action.applied     { actionId, device, output }
  *   batch.refused      { device, actions, code, error }   (a device refused its changes together; sent one by one)
  *   action.verified    { actionId, device, after, ms }
@@ -17,17 +19,21 @@
  *   action.failed      { actionId, device, phase, code, error }
  *   rollback.started   { by, reason }
  *   action.reverted    { actionId, device, inverse, after, nothingToDo?, deviceReverted? (armed, unconfirmed, found undone) }
+ *   hold.released      { actionId, device, target, heldBy: [{runId, actionId}] }   (let go; other runs still hold it)
  *   action.revert-failed { actionId, device, inverse, code, error }
  *   rollback.finished  { state, reverted, failed }
+ *   run.lease-lost     { device?, owner, token, error }   (the executor lost a device lease and stopped)
  */
 export type EntryType =
   | 'run.created'
   | 'lockout.overridden'
   | 'run.state'
   | 'stage.prepared'
+  | 'stage.barrier'
   | 'stage.struck'
   | 'action.intent'
   | 'action.already'
+  | 'action.resumed'
   | 'action.applied'
   | 'batch.refused'
   | 'action.verified'
@@ -35,8 +41,12 @@ export type EntryType =
   | 'action.failed'
   | 'rollback.started'
   | 'action.reverted'
+  | 'hold.released'
   | 'action.revert-failed'
-  | 'rollback.finished';
+  | 'rollback.finished'
+  | 'run.lease-lost';
+
+export type { EntryDataMap } from './entry-data.js';
 
 export interface JournalEntry {
   seq: number;
@@ -63,8 +73,24 @@ export interface VerifyReport {
   problems: string[];
 }
 
+/** A filter over the journal; every field given narrows it. Results are in seq order. */
+export interface JournalQuery {
+  runId?: string;
+  /** Only these types (an empty list matches nothing). */
+  types?: EntryType[];
+  /** Only entries after this seq: a follower passes the last seq it has seen. */
+  afterSeq?: number;
+  /** At most this many entries (the oldest that match). */
+  limit?: number;
+}
+
+/**
+ * A store keeps exactly what it is given (as canonical JSON; an Error becomes { name, message, code? }).
+ * Redaction is not its job: open stores through openJournal (open.ts), which wraps them in
+ * journalWriter (writer.ts) so that secrets never reach the store.
+ */
 export interface JournalStore {
-  /** Durable when the promise resolves (synchronous write for SQLite). Data is redacted first. */
+  /** Durable when the promise resolves (synchronous write for SQLite, committed for PostgreSQL). */
   append(runId: string, type: EntryType, data: Record<string, unknown>): Promise<JournalEntry>;
   /**
    * Group commit: several entries, chained in order, durable together in one write (one fsync).
@@ -73,6 +99,8 @@ export interface JournalStore {
    */
   appendMany(items: { runId: string; type: EntryType; data: Record<string, unknown> }[]): Promise<JournalEntry[]>;
   entries(runId: string): Promise<JournalEntry[]>;
+  /** Entries matching `q`, in seq order: a run's events after the last one seen, the entries holds are computed from. */
+  find(q: JournalQuery): Promise<JournalEntry[]>;
   /** Every entry in order (for export and verify). */
   all(): Promise<JournalEntry[]>;
   runs(): Promise<RunSummary[]>;

@@ -1,0 +1,100 @@
+import type { Action } from '../actions.js';
+import type { EntryType } from './types.js';
+
+/**
+ * The `data` of each journal entry type. Pre- and post-states (`before`, `after`) are a driver's
+ * `State` (src/drivers/driver.ts); the journal keeps them as plain JSON and does not look inside.
+ * `[k: string]: unknown` marks shapes the engine already extends with fields of its own.
+ */
+
+/** Who or what asked for the run. */
+export interface TriggerData {
+  kind: string;
+  by: string;
+  reason?: string;
+  [k: string]: unknown;
+}
+
+/** A reference to one action of one run. */
+export interface ActionRef {
+  runId: string;
+  actionId: string;
+}
+
+interface ActionEntry {
+  actionId: string;
+  device: string;
+}
+
+interface DataShapes {
+  /** The plan (src/plan/types.ts `Plan`, plain data) and its trigger; a rollback needs nothing else. */
+  'run.created': { plan: unknown; trigger: TriggerData; [k: string]: unknown };
+  'lockout.overridden': { actionId: string; message: string; by?: string };
+  /** A lifecycle transition: `from` the state before it, `by` who asked for it. */
+  'run.state': {
+    state: string;
+    from?: string;
+    by?: string;
+    reason?: string;
+    timeToContainMs?: number | null;
+    cutSkewMs?: number[];
+    firstContactMs?: number | null;
+    notDone?: { actionId: string; device?: string; what?: string; error: string }[];
+    [k: string]: unknown;
+  };
+  /** Every device of the stage connected, pre-state read, intents journaled, in `ms`. */
+  'stage.prepared': { stage: number; ms: number; [k: string]: unknown };
+  /** The coordinated cut's barrier across workers: who was ready by the deadline, who was not. */
+  'stage.barrier': { stage: number; ready: string[]; late: string[]; waitedMs: number };
+  /** The changes went out; cut skew is first change applied to last. */
+  'stage.struck': { stage: number; cutSkewMs: number; applied?: number; firstApplyAt?: number; lastApplyAt?: number; [k: string]: unknown };
+  /** Write-ahead: the observed pre-state and the inverse, durable before the device is changed. */
+  'action.intent': ActionEntry & {
+    action: Action;
+    before: unknown;
+    inverse: Action | null;
+    driver?: string;
+    tag?: string;
+    timeoutMs?: number;
+    autoRevert?: { minutes: number };
+    [k: string]: unknown;
+  };
+  /** Nothing to change: the device was already so (the run still holds the target). */
+  'action.already': ActionEntry & { before: unknown; [k: string]: unknown };
+  /** A resumed run read the device for an action it had journaled an intent for: `held`, the change is there already. */
+  'action.resumed': ActionEntry & { held: boolean; after: unknown };
+  'action.applied': ActionEntry & { output: string; [k: string]: unknown };
+  /** A device refused its changes as one batch; they were sent one by one. */
+  'batch.refused': { device: string; actions: string[]; code: string; error: string };
+  /** The read-back shows the change. */
+  'action.verified': ActionEntry & { after: unknown; ms: number; [k: string]: unknown };
+  /** The device-side auto-revert was disarmed after the read-back. */
+  'action.confirmed': ActionEntry & { output: string };
+  'action.failed': ActionEntry & { phase: string; code: string; error: string; after?: unknown; [k: string]: unknown };
+  'rollback.started': { by: string; reason: string; actions?: string[]; [k: string]: unknown };
+  /** The inverse was applied and read back (`nothingToDo`: the device was already back). */
+  'action.reverted': ActionEntry & {
+    inverse: Action | null;
+    after?: unknown;
+    nothingToDo?: boolean;
+    /** Armed with a device-side auto-revert, never confirmed, found undone: the device did it. */
+    deviceReverted?: boolean;
+    ms?: number;
+    [k: string]: unknown;
+  };
+  /** This run let go of a target other runs still hold: the device was left as it is. */
+  'hold.released': ActionEntry & { target: string; heldBy: ActionRef[]; [k: string]: unknown };
+  'action.revert-failed': ActionEntry & { inverse: Action | null; code: string; error: string; after?: unknown; [k: string]: unknown };
+  /** `reverted`/`failed`: counts, or the action ids / failures themselves. */
+  'rollback.finished': {
+    state: string;
+    reverted: number | string[];
+    failed: number | { actionId: string; device: string; error?: string }[];
+    [k: string]: unknown;
+  };
+  /** The executor `owner` lost its lease (fencing `token`) on `device` (or the run's own) and stopped changing it. */
+  'run.lease-lost': { device?: string; owner: string; token: number; error: string };
+}
+
+/** One data shape per EntryType (indexing DataShapes by every EntryType makes tsc fail when a type has none). */
+export type EntryDataMap = { [K in EntryType]: DataShapes[K] };

@@ -1,0 +1,258 @@
+import pg from 'pg';
+import { ConfigInvalid, JournalCorrupt } from '../errors.js';
+import { urlForDisplay } from '../secrets.js';
+import { entryHashCanonical, verifyChain, type ChainHead } from './chain.js';
+import { journalError } from './pg-errors.js';
+import { migrate, validSchemaName } from './pg-schema.js';
+import { encodeData, type EncodedData } from './plain.js';
+import { findSql } from './query.js';
+import { runSummaries } from './runs.js';
+import type { EntryType, JournalEntry, JournalStore, VerifyReport } from './types.js';
+
+/**
+ * The shared journal store: one PostgreSQL schema that many writers (processes, hosts) append to.
+ * The same hash chain as SQLite. Each append is one transaction that locks the head row
+ * (SELECT ... FOR UPDATE), chains onto it, inserts and moves the head: writers take turns, the
+ * chain stays one line with no seq gaps, and a failed append leaves nothing behind. appendMany is
+ * one such transaction for the whole group (one commit). Within one store instance appends are
+ * also chained in call order.
+ *
+ * The store keeps exactly what it is given: redaction is journalWriter's (open.ts wraps it).
+ */
+
+export interface PostgresJournalOptions {
+  /** Schema holding the journal's tables; created if missing (default `firebreak`). */
+  schema?: string;
+  /** Connections per store instance (default 4). */
+  poolSize?: number;
+  /** How long an append waits for another writer's hold on the head, ms (default 10000). */
+  lockTimeoutMs?: number;
+  /** How long to wait for a connection, ms (default 10000). */
+  connectTimeoutMs?: number;
+}
+
+interface EntryRow {
+  seq: string;
+  run_id: string;
+  ts: string;
+  type: string;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+interface Item {
+  runId: string;
+  type: EntryType;
+  data: EncodedData;
+}
+
+export async function openPostgresJournal(url: string, opts: PostgresJournalOptions = {}): Promise<JournalStore> {
+  const schema = opts.schema ?? 'firebreak';
+  const where = `journal ${urlForDisplay(url)}${schema === 'firebreak' ? '' : ` (schema ${schema})`}`;
+  if (!validSchemaName(schema)) {
+    throw new ConfigInvalid(`${where}: schema name "${schema}" must be lower case letters, digits and _ (at most 63)`);
+  }
+  const secret = passwordOf(url);
+  const wrap = (doing: string, err: unknown) => journalError(where, doing, err, secret);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 4,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+    lock_timeout: opts.lockTimeoutMs ?? 10_000,
+    application_name: 'firebreak-journal',
+  });
+  // An idle connection that drops (server restart) is discarded; the next query opens a new one.
+  pool.on('error', () => undefined);
+
+  const t = { entries: `"${schema}".entries`, head: `"${schema}".head` };
+
+  try {
+    const client = await pool.connect();
+    try {
+      await migrate(client, schema);
+    } finally {
+      client.release();
+    }
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw wrap('opening and migrating the journal', err);
+  }
+
+  /** One connection for `fn`; a connection left unusable (ROLLBACK failed) is discarded, not pooled. */
+  async function withClient<T>(doing: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      throw wrap(doing, err);
+    }
+    let broken = false;
+    try {
+      return await fn(client);
+    } catch (err) {
+      broken = !(await client.query('ROLLBACK').then(
+        () => true,
+        () => false,
+      ));
+      throw wrap(doing, err);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /**
+   * Two round trips: the first opens the transaction and locks the head; the second inserts the
+   * entries, moves the head and commits. The head is held for one round trip (and the commit's
+   * flush): that bounds how fast writers can take turns.
+   */
+  const appendRows = (items: Item[]) =>
+    withClient('appending', async (c) => {
+      // A writer that stalls holding the head (stopped, partitioned) is cut off by the server after
+      // 5 s, well inside the others' lock_timeout, so they carry on.
+      const begun = (await c.query(
+        `BEGIN; SET LOCAL idle_in_transaction_session_timeout = '5s'; SELECT seq, hash FROM ${t.head} WHERE id = 1 FOR UPDATE`,
+      )) as unknown as pg.QueryResult[];
+      const head = begun[2]?.rows[0] as { seq: string; hash: string } | undefined;
+      if (!head) throw new JournalCorrupt(`${where}: head record missing; run \`firebreak journal verify\``);
+      // Taken once the head is ours: timestamps follow the chain's order (up to clock skew between hosts).
+      const ts = new Date().toISOString();
+      let seq = Number(head.seq);
+      let prevHash = head.hash;
+      const entries = items.map((i) => {
+        seq += 1;
+        const e: JournalEntry = { seq, runId: i.runId, ts, type: i.type, data: i.data.value, prevHash, hash: '' };
+        e.hash = entryHashCanonical(prevHash, e, i.data.json);
+        prevHash = e.hash;
+        return e;
+      });
+      try {
+        await c.query(writeSql(t, entries, items));
+      } catch (err) {
+        // Without an SQLSTATE the connection failed: COMMIT may have reached the server, or not.
+        if (!/^[0-9A-Z]{5}$/.test(String((err as { code?: unknown }).code))) {
+          throw journalError(`${where}`, 'appending (outcome unknown: read the journal back before appending again)', err, secret);
+        }
+        throw err;
+      }
+      return entries;
+    });
+
+  // Appends of this instance go one after another, in call order.
+  let tail: Promise<unknown> = Promise.resolve();
+  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+  const append = (items: Item[]) => {
+    // escapeLiteral (writeSql) turns a non-string into '' silently: refuse before taking the head.
+    for (const i of items)
+      if (typeof i.runId !== 'string' || typeof i.type !== 'string') throw new TypeError('journal append: runId and type must be strings');
+    return serial(() => appendRows(items));
+  };
+
+  const select = async (doing: string, text: string, values: unknown[] = []): Promise<JournalEntry[]> => {
+    try {
+      return (await pool.query<EntryRow>(text, values)).rows.map(toEntry);
+    } catch (err) {
+      throw wrap(doing, err);
+    }
+  };
+  // bigint (seq) comes back as a string: toEntry converts it.
+  const cols = 'seq, run_id, ts, type, data, prev_hash, hash';
+  let closed: Promise<void> | undefined;
+
+  return {
+    async append(runId, type, data) {
+      const [e] = await append([{ runId, type, data: encodeData(data) }]);
+      return e!;
+    },
+    async appendMany(items) {
+      if (!items.length) return [];
+      return append(items.map((i) => ({ runId: i.runId, type: i.type, data: encodeData(i.data) })));
+    },
+    entries(runId) {
+      return select('reading a run', `SELECT ${cols} FROM ${t.entries} WHERE run_id = $1 ORDER BY seq`, [runId]);
+    },
+    async find(query) {
+      const sql = findSql(query, t.entries, (n) => `$${n}`, cols);
+      return sql ? select('finding entries', sql.sql, sql.params) : [];
+    },
+    all() {
+      return select('reading the journal', `SELECT ${cols} FROM ${t.entries} ORDER BY seq`);
+    },
+    async runs() {
+      const types = ['run.created', 'run.state', 'rollback.finished'];
+      return runSummaries(await select('listing runs', `SELECT ${cols} FROM ${t.entries} WHERE type = ANY($1) ORDER BY seq`, [types]));
+    },
+    async verify(): Promise<VerifyReport> {
+      // One snapshot for the head and the entries: appends going on meanwhile do not show as problems.
+      const { rows, head } = await withClient('verifying', async (c) => {
+        await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        const h = await c.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM ${t.head} WHERE id = 1`);
+        const r = await c.query<EntryRow>(`SELECT ${cols} FROM ${t.entries} ORDER BY seq`);
+        await c.query('COMMIT');
+        const first = h.rows[0];
+        return { rows: r.rows, head: first ? ({ seq: Number(first.seq), hash: first.hash } satisfies ChainHead) : null };
+      });
+      const entries: JournalEntry[] = [];
+      const problems: string[] = [];
+      for (const row of rows) {
+        try {
+          entries.push(toEntry(row));
+        } catch {
+          problems.push(`seq ${row.seq}: data is not valid JSON (entry was edited)`);
+        }
+      }
+      problems.push(...verifyChain(entries, head).map((p) => p.message));
+      return { ok: problems.length === 0, entries: rows.length, problems };
+    },
+    close() {
+      closed ??= tail.then(() => pool.end());
+      return closed;
+    },
+  };
+}
+
+function toEntry(row: EntryRow): JournalEntry {
+  return {
+    // bigint comes back from pg as a string.
+    seq: Number(row.seq),
+    runId: row.run_id,
+    ts: row.ts,
+    type: row.type as EntryType,
+    data: JSON.parse(row.data) as Record<string, unknown>,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+/**
+ * INSERT the entries, move the head, COMMIT: one simple-protocol message, so one round trip while
+ * the head is locked (parameters would need a second one for COMMIT). Every value goes through
+ * pg's escapeLiteral; seq values are integers this store computed.
+ */
+function writeSql(t: { entries: string; head: string }, entries: JournalEntry[], items: Item[]): string {
+  const lit = pg.escapeLiteral;
+  const last = entries[entries.length - 1]!;
+  for (const e of entries) if (!Number.isSafeInteger(e.seq)) throw new JournalCorrupt(`journal seq ${e.seq} is not a safe integer`);
+  const rows = entries.map(
+    (e, k) => `(${e.seq}, ${lit(e.runId)}, ${lit(e.ts)}, ${lit(e.type)}, ${lit(items[k]!.data.json)}, ${lit(e.prevHash)}, ${lit(e.hash)})`,
+  );
+  return `INSERT INTO ${t.entries} (seq, run_id, ts, type, data, prev_hash, hash) VALUES ${rows.join(', ')};
+UPDATE ${t.head} SET seq = ${last.seq}, hash = ${lit(last.hash)} WHERE id = 1;
+COMMIT`;
+}
+
+/** The URL's password (decoded), so that messages can be scrubbed of it; undefined when none. */
+export function passwordOf(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    const fromQuery = u.searchParams.get('password') ?? '';
+    const pw = u.password ? decodeURIComponent(u.password) : fromQuery;
+    return pw || undefined;
+  } catch {
+    return undefined;
+  }
+}
