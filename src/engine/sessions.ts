@@ -4,8 +4,23 @@ import { withTimeout } from '../timeout.js';
 
 export type SessionOpener = (device: Device, transport: 'ssh' | 'snmp', resolveSecret: SecretResolver) => Promise<Session>;
 
+/**
+ * What a run's stages use to reach devices: SessionPool (opened for the run, closed at its end) or
+ * a run's view of WarmSessions (kept open across runs by a long-running worker).
+ */
+export interface Sessions {
+  /** The device's session, opened on first use; concurrent gets share one opening. */
+  get(device: Device, transport: 'ssh' | 'snmp', timeoutMs: number): Promise<Session>;
+  /** Closes a broken session for real so the next get() reconnects. */
+  discard(deviceId: string): Promise<void>;
+  /** The end of the run: what the run opened is closed (SessionPool) or handed back (warm). */
+  closeAll(): Promise<void>;
+  /** Clock time of the run's first get (the first contact towards any device), if any. */
+  readonly firstOpenAt: number | undefined;
+}
+
 /** One change session per device (invariant 5), opened lazily and shared by the run's stages. */
-export class SessionPool {
+export class SessionPool implements Sessions {
   private readonly open = new Map<string, Promise<Session>>();
   /** Clock time of the first connection attempt (the first byte towards any device). */
   firstOpenAt: number | undefined;

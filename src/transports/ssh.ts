@@ -124,6 +124,7 @@ class NodeSshSession implements SshSession {
   readonly kind = 'ssh' as const;
   private dropped: Error | undefined;
   private readonly running = new Set<(err: Error) => void>();
+  private readonly closeListeners: ((reason: Error) => void)[] = [];
 
   private shell: Promise<PersistentShell> | undefined;
   private cliShell: { platform: string; shell: Promise<CliShell> } | undefined;
@@ -143,8 +144,30 @@ class NodeSshSession implements SshSession {
   }
 
   private drop(err: Error): void {
-    this.dropped ??= err;
+    this.gone(err);
     for (const fail of [...this.running]) fail(err);
+  }
+
+  /** Marks the connection gone (the first reason stays) and tells the onClose listeners, once. */
+  private gone(reason: Error): void {
+    if (this.dropped) return;
+    this.dropped = reason;
+    for (const listener of this.closeListeners.splice(0)) {
+      try {
+        listener(reason);
+      } catch {
+        /* a listener's failure must not break the connection's event handling */
+      }
+    }
+  }
+
+  alive(): boolean {
+    return this.dropped === undefined;
+  }
+
+  onClose(listener: (reason: Error) => void): void {
+    if (this.dropped) listener(this.dropped);
+    else this.closeListeners.push(listener);
   }
 
   async exec(command: string, opts: { timeoutMs?: number; stdin?: string } = {}): Promise<ExecResult> {
@@ -219,7 +242,7 @@ class NodeSshSession implements SshSession {
   }
 
   async close(): Promise<void> {
-    this.dropped ??= new Error('session closed');
+    this.gone(new Error('session closed'));
     this.shell?.then((sh) => sh.close()).catch(() => undefined);
     this.ssh.dispose();
   }

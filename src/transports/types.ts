@@ -23,6 +23,10 @@ export interface SshSession {
    */
   cli(platform: CliPlatform): Promise<CliShell>;
   close(): Promise<void>;
+  /** False once the connection is gone (closed here, closed by the device, keepalive failed). */
+  alive?(): boolean;
+  /** Calls `listener` once when the connection goes (at once if it already has). */
+  onClose?(listener: (reason: Error) => void): void;
 }
 
 /**
@@ -114,6 +118,9 @@ export interface SnmpSession {
   /** Walks a subtree; returns oid -> value. */
   walk(oid: string): Promise<Map<string, SnmpValue>>;
   close(): Promise<void>;
+  /** UDP has no connection: absent means alive until closed. */
+  alive?(): boolean;
+  onClose?(listener: (reason: Error) => void): void;
 }
 
 export type Session = SshSession | SnmpSession;
