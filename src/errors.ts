@@ -40,6 +40,14 @@ export class RunNotFound extends kind('RUN_NOT_FOUND') {}
 export class JournalCorrupt extends kind('JOURNAL_CORRUPT') {}
 export class LabError extends kind('LAB_ERROR') {}
 export class SimError extends kind('SIM_ERROR') {}
+/** A run asked to move where its lifecycle does not allow (rolling back a running run, say). */
+export class RunStateConflict extends kind('RUN_STATE_CONFLICT') {}
+/** The queue (Redis) could not take or run the job. */
+export class QueueUnavailable extends kind('QUEUE_UNAVAILABLE') {}
+/** SIGINT/SIGTERM: the run stopped at a safe point. */
+export class Interrupted extends kind('INTERRUPTED') {}
+/** This executor lost its device lease (another took it after expiry): it must not change the device. */
+export class LeaseLost extends kind('LEASE_LOST') {}
 
 /** Best-effort message for anything thrown, FirebreakError or not. */
 export function errorMessage(err: unknown): string {
@@ -50,3 +58,12 @@ export function errorMessage(err: unknown): string {
 export function errorCode(err: unknown): string {
   return err instanceof FirebreakError ? err.code : 'INTERNAL';
 }
+
+/** A device lease (one change session per device, invariant 5) stayed taken for the whole wait. */
+export class LeaseBusy extends kind('LEASE_BUSY') {}
+/** The coordination Redis could not be reached or did not answer in time (message never carries a password). */
+export class RedisUnavailable extends kind('REDIS_UNAVAILABLE') {}
+/** The journal database (PostgreSQL) could not be reached, refused us, or failed a write (message never carries a password). */
+export class JournalUnavailable extends kind('JOURNAL_UNAVAILABLE') {}
+/** Configuration (environment, flags) that cannot work, e.g. a worker without REDIS_URL. */
+export class ConfigInvalid extends kind('CONFIG_INVALID') {}

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { SecretUnavailable } from './errors.js';
+import type { Device, SecretRef } from './inventory/types.js';
 
 /**
  * Secret references and redaction. Inventories hold `env:NAME` / `file:PATH`; the value is read
@@ -20,6 +21,11 @@ export class Redactor {
         this.pattern = undefined;
       }
     }
+  }
+
+  /** Learns every secret another redactor knows. */
+  absorb(other: Redactor): void {
+    for (const v of other.values) this.add(v);
   }
 
   /** Replaces every known secret in a string with `[redacted]`. */
@@ -84,4 +90,53 @@ export async function resolveSecret(ref: string): Promise<string> {
   }
   redactor.add(value);
   return value;
+}
+
+/** Every secret reference a device holds: SSH key, password and enable secret; SNMP community or v3 keys. */
+export function secretRefsOf(device: Device): SecretRef[] {
+  const refs: (SecretRef | undefined)[] = [device.ssh?.key, device.ssh?.password, device.ssh?.enableSecret];
+  const snmp = device.snmp;
+  if (snmp?.version === '2c') refs.push(snmp.community);
+  else if (snmp?.version === '3') refs.push(snmp.auth.key, snmp.priv.key);
+  return refs.filter((r): r is SecretRef => typeof r === 'string' && r !== '');
+}
+
+/**
+ * A new Redactor that knows every secret of these devices, resolved up front: a journal writer
+ * built on it scrubs a device's password even from output read before any transport used it.
+ * A reference that cannot be resolved in this process is skipped: its value is not here to leak.
+ */
+export async function redactorForDevices(
+  devices: Iterable<Device>,
+  resolve: (ref: SecretRef) => Promise<string> = resolveSecret,
+): Promise<Redactor> {
+  const r = new Redactor();
+  const refs = new Set<SecretRef>();
+  for (const d of devices) for (const ref of secretRefsOf(d)) refs.add(ref);
+  const values = await Promise.all(
+    [...refs].map((ref) =>
+      Promise.resolve()
+        .then(() => resolve(ref))
+        .catch(() => undefined),
+    ),
+  );
+  for (const v of values) if (typeof v === 'string') r.add(v);
+  return r;
+}
+
+/**
+ * A connection URL fit for messages and logs: the password (in the user-info part or a
+ * `password=` parameter) is removed, the user name kept.
+ * `postgres://fb:s3cret@db:5432/fb?password=x` -> `postgres://fb@db:5432/fb?password=[redacted]`.
+ */
+export function urlForDisplay(url: string): string {
+  return (
+    url
+      // Greedy: an unescaped '@' in the password still ends up on the removed side.
+      .replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)@/i, (_m, scheme: string, userinfo: string) => {
+        const user = userinfo.split(':')[0] ?? '';
+        return user ? `${scheme}${user}@` : scheme;
+      })
+      .replace(/([?&](?:password|pass|passwd)=)[^&#]*/gi, '$1[redacted]')
+  );
 }

@@ -37,17 +37,29 @@ export function formatEvent(e: RunEvent): string | null {
 }
 
 export function formatRunSummary(r: RunResult): string {
-  const lines = [`run ${r.runId} ${r.state.toUpperCase()}: time to contain ${r.timeToContainMs} ms, cut skew ${r.cutSkewMs.join('/')} ms`];
+  const how = `${r.executor}${r.breakGlass ? ', BREAK-GLASS' : ''}`;
+  const ttc =
+    r.timeToContainMs !== null
+      ? `time to contain ${r.timeToContainMs} ms, cut skew ${r.cutSkewMs.join('/')} ms`
+      : r.state === 'partial'
+        ? `only partly contained: ${r.notDone.length} of ${r.actions.length} action(s) not done`
+        : r.state === 'failed'
+          ? 'NOT contained: no action reached its wanted state'
+          : 'not contained';
+  const lines = [`run ${r.runId} ${r.state.toUpperCase()} (${how}): ${ttc}`];
   if (r.notDone.length) {
     lines.push(`NOT DONE (${r.notDone.length}):`);
     for (const a of r.notDone) lines.push(`  ${a.actionId} ${a.device} ${a.what}: ${a.error ?? a.state}`);
   }
-  lines.push(`roll back with: firebreak rollback ${r.runId}`);
+  if (r.state === 'interrupted')
+    lines.push(`finish it with: firebreak runs resume ${r.runId}`, `or undo it with: firebreak rollback ${r.runId}`);
+  else lines.push(`roll back with: firebreak rollback ${r.runId}`);
   return lines.join('\n');
 }
 
 export function formatRollbackSummary(r: RollbackResult): string {
-  const lines = [`run ${r.runId} ${r.state.toUpperCase()}: ${r.actions.length - r.notReverted.length} of ${r.actions.length} reverted`];
+  const lines = [`run ${r.runId} ${r.state.toUpperCase()}: ${r.actions.length - r.notReverted.length} of ${r.actions.length} let go of`];
+  for (const a of r.actions.filter((x) => x.state === 'released')) lines.push(`  kept ${a.actionId} ${a.device} ${a.what}: ${a.error}`);
   for (const a of r.notReverted) lines.push(`  NOT REVERTED ${a.actionId} ${a.device} ${a.what}: ${a.error}`);
   return lines.join('\n');
 }

@@ -3,8 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import type { RunEvent } from '../engine/events.js';
 import { PlanInvalid } from '../errors.js';
 import { redactor } from '../secrets.js';
-import { resolvePaths } from './config.js';
-import { engineOn, planFromFiles, whoAmI } from './context.js';
+import { cliApp, stopOnSignals, whoAmI } from './app.js';
 import { collectParam, die, EXIT, exitCodeForState } from './exit.js';
 import { formatEvent, formatPlan, formatRollbackSummary, formatRunSummary } from './print.js';
 
@@ -15,7 +14,7 @@ interface Common {
   json?: boolean;
 }
 
-function out(s: string): void {
+export function out(s: string): void {
   process.stdout.write(`${redactor.text(s)}\n`);
 }
 
@@ -28,8 +27,13 @@ export function planCommand(): Command {
     .option('--json', 'print the plan as JSON')
     .action(async (playbook: string, opts: Common & { param: Record<string, string>; allowLockout?: boolean }, cmd: Command) => {
       try {
-        const paths = resolvePaths({ ...cmd.optsWithGlobals(), ...opts });
-        const plan = await planFromFiles(paths, { playbook, params: opts.param, allowLockout: opts.allowLockout });
+        const { planFromFiles } = await import('../app/open.js');
+        const { resolvePaths } = await import('./config.js');
+        const plan = await planFromFiles(resolvePaths({ ...cmd.optsWithGlobals(), ...opts }), {
+          playbook,
+          params: opts.param,
+          allowLockout: opts.allowLockout,
+        });
         out(opts.json ? JSON.stringify(plan, null, 2) : formatPlan(plan));
         process.exitCode = plan.errors.length ? EXIT.refused : EXIT.ok;
       } catch (err) {
@@ -40,38 +44,41 @@ export function planCommand(): Command {
 
 export function runCommand(): Command {
   return new Command('run')
-    .description('plan and execute a playbook now (local executor), verifying every change on its device')
+    .description('plan and execute a playbook, verifying every change on its device (queue workers with REDIS_URL, else in-process)')
     .argument('<playbook>', 'playbook id')
     .option('-p, --param <name=value>', 'playbook parameter (repeatable)', collectParam, {})
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--allow-lockout', 'allow actions that cut the management path (planned last, journaled as overridden)')
+    .option('--local', 'run in this process even when REDIS_URL is set')
     .option('--reason <text>', 'why (recorded in the journal)')
     .option('--json', 'print a machine-readable result')
     .action(
       async (
         playbook: string,
-        opts: Common & { param: Record<string, string>; yes?: boolean; allowLockout?: boolean; reason?: string },
+        opts: Common & { param: Record<string, string>; yes?: boolean; allowLockout?: boolean; local?: boolean; reason?: string },
         cmd: Command,
       ) => {
         const triggerAt = performance.timeOrigin; // the command started: time to contain counts from here
         try {
-          const paths = resolvePaths({ ...cmd.optsWithGlobals(), ...opts });
-          const plan = await planFromFiles(paths, { playbook, params: opts.param, allowLockout: opts.allowLockout });
-          if (plan.errors.length) {
-            process.stderr.write(`${redactor.text(formatPlan(plan))}\nrefused: the plan has errors; nothing was sent to any device\n`);
-            process.exit(EXIT.refused);
-          }
-          if (!opts.yes && !(await confirm(plan.actions.length, formatPlan(plan))))
-            throw new PlanInvalid('not confirmed: nothing was changed (use --yes to skip the question)');
-          const { engine, journal } = await engineOn(paths.journal);
-          const onEvent = progress(opts.json);
+          const app = await cliApp({ ...cmd.optsWithGlobals(), ...opts }, { local: opts.local });
+          const stop = stopOnSignals('run');
           try {
-            const result = await engine.run(plan, { trigger: { kind: 'cli', by: whoAmI(), reason: opts.reason }, triggerAt, onEvent });
+            const plan = await app.preview({ playbook, params: opts.param, allowLockout: opts.allowLockout });
+            if (plan.errors.length) {
+              process.stderr.write(`${redactor.text(formatPlan(plan))}\nrefused: the plan has errors; nothing was sent to any device\n`);
+              process.exitCode = EXIT.refused;
+              return;
+            }
+            if (!opts.yes && !(await confirm(plan.actions.length, formatPlan(plan))))
+              throw new PlanInvalid('not confirmed: nothing was changed (use --yes to skip the question)');
+            const trigger = { kind: 'cli' as const, by: whoAmI(), reason: opts.reason };
+            const result = await app.run(plan, { trigger, triggerAt }, { onEvent: progress(opts.json), stop: stop.signal });
             out(opts.json ? JSON.stringify(result, null, 2) : formatRunSummary(result));
             // A run that ends rolled back (failure policy) contained nothing: that is a failure.
             process.exitCode = result.state === 'rolled-back' ? EXIT.failed : exitCodeForState(result.state);
           } finally {
-            await journal.close();
+            stop.dispose();
+            await app.close();
           }
         } catch (err) {
           die(err);
@@ -82,21 +89,22 @@ export function runCommand(): Command {
 
 export function rollbackCommand(): Command {
   return new Command('rollback')
-    .description('undo a run from the journal: restore what each device showed before, newest change first')
+    .description('undo a run from the journal: let go of its holds, restore what each device showed before, newest change first')
     .argument('<run-id>', 'the run to roll back')
+    .option('--local', 'run in this process even when REDIS_URL is set')
     .option('--reason <text>', 'why (recorded in the journal)')
     .option('--json', 'print a machine-readable result')
-    .action(async (runId: string, opts: Common & { reason?: string }, cmd: Command) => {
+    .action(async (runId: string, opts: Common & { reason?: string; local?: boolean }, cmd: Command) => {
       try {
-        const paths = resolvePaths({ ...cmd.optsWithGlobals(), ...opts });
-        const { engine, journal } = await engineOn(paths.journal);
-        const onEvent = progress(opts.json);
+        const app = await cliApp({ ...cmd.optsWithGlobals(), ...opts }, { local: opts.local });
+        const stop = stopOnSignals('rollback');
         try {
-          const result = await engine.rollback(runId, { by: whoAmI(), reason: opts.reason, onEvent });
+          const result = await app.rollback(runId, { by: whoAmI(), reason: opts.reason, onEvent: progress(opts.json), stop: stop.signal });
           out(opts.json ? JSON.stringify(result, null, 2) : formatRollbackSummary(result));
           process.exitCode = exitCodeForState(result.state);
         } finally {
-          await journal.close();
+          stop.dispose();
+          await app.close();
         }
       } catch (err) {
         die(err);
@@ -105,7 +113,7 @@ export function rollbackCommand(): Command {
 }
 
 /** Progress lines on a terminal; nothing but the final JSON with --json. */
-function progress(json: boolean | undefined): ((e: RunEvent) => void) | undefined {
+export function progress(json: boolean | undefined): ((e: RunEvent) => void) | undefined {
   if (json) return undefined;
   return (e) => {
     const line = formatEvent(e);

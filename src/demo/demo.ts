@@ -7,9 +7,9 @@
  */
 import { join } from 'node:path';
 import { resolvePaths } from '../cli/config.js';
-import { engineOn, planFromFiles } from '../cli/context.js';
+import { openApp } from '../app/open.js';
 import { formatEvent, formatPlan } from '../cli/print.js';
-import { monotonicClock } from '../engine/engine.js';
+import { monotonicClock } from '../engine/clock.js';
 import { canReach, labUp } from '../lab/lab.js';
 import { redactor } from '../secrets.js';
 import { runSimDemo } from './sim-demo.js';
@@ -37,24 +37,27 @@ async function main(): Promise<number> {
 
   say('== 3. plan drop-internet-uplinks');
   const triggerAt = monotonicClock(); // "contain!" said here: planning counts
-  const plan = await planFromFiles(paths, { playbook: 'drop-internet-uplinks', params: {} });
-  say(formatPlan(plan).replace(/^/gm, '   '));
-  const { engine, journal } = await engineOn(paths.journal);
+  const app = await openApp({ paths, local: true });
+  const journal = app.journal;
   try {
+    const plan = await app.preview({ playbook: 'drop-internet-uplinks', params: {} });
+    say(formatPlan(plan).replace(/^/gm, '   '));
     say('== 4. run it live');
-    const result = await engine.run(plan, {
-      trigger: { kind: 'demo', by: 'demo', reason: 'demo' },
-      triggerAt,
-      onEvent: (e) => {
-        const l = formatEvent(e);
-        if (l) say(`   ${l}`);
+    const result = await app.run(
+      plan,
+      { trigger: { kind: 'demo', by: 'demo', reason: 'demo' }, triggerAt },
+      {
+        onEvent: (e) => {
+          const l = formatEvent(e);
+          if (l) say(`   ${l}`);
+        },
       },
-    });
+    );
     const after = await reach('fb-h1');
     say(`   after containment: h1 ${after} the internet`);
 
     say('== 5. roll back from the journal');
-    const rb = await engine.rollback(result.runId, {
+    const rb = await app.rollback(result.runId, {
       by: 'demo',
       reason: 'demo over',
       onEvent: (e) => {
@@ -79,7 +82,7 @@ async function main(): Promise<number> {
     say(ok ? 'DEMO OK' : 'DEMO FAILED: see above');
     return ok ? 0 : 1;
   } finally {
-    await journal.close();
+    await app.close();
   }
 }
 

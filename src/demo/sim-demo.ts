@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Action } from '../actions.js';
 import { packageRoot, resolvePaths } from '../cli/config.js';
-import { engineOn, planFromFiles } from '../cli/context.js';
+import { openApp } from '../app/open.js';
 import { formatEvent, formatPlan } from '../cli/print.js';
 import { drivers } from '../drivers/registry.js';
-import { monotonicClock } from '../engine/engine.js';
+import { monotonicClock } from '../engine/clock.js';
 import type { RunEvent, RunResult } from '../engine/events.js';
 import { parseVia } from '../inventory/schema.js';
 import type { Plan } from '../plan/types.js';
@@ -37,10 +37,12 @@ export async function runSimDemo(say: (s: string) => void, why: string): Promise
   const dir = await mkdtemp(join(tmpdir(), 'fb-sim-demo-'));
   say(`== 1. start ${topology.devices.length} simulated devices (loopback 127.31.x.y, ssh ${SIM_PORTS.ssh}, snmp ${SIM_PORTS.snmp})`);
   const net = await startNetwork(topology, { dir, ports: SIM_PORTS });
-  const { engine, journal } = await engineOn(join(dir, 'journal.db'));
+  const paths = resolvePaths({ inventory: net.inventoryDir, journal: join(dir, 'journal.db') });
+  // The demo always runs in-process (local executor), queue or not.
+  const app = await openApp({ paths, local: true });
+  const journal = app.journal;
   const problems: string[] = [];
   try {
-    const paths = resolvePaths({ inventory: net.inventoryDir, journal: join(dir, 'journal.db') });
     say(`   inventory: ${net.inventoryDir}`);
     const snapshot = () => new Map(net.devices.map((s) => [s.spec.id, s.control.snapshot()]));
     const before = snapshot();
@@ -56,13 +58,13 @@ export async function runSimDemo(say: (s: string) => void, why: string): Promise
           .join(' ')}`,
       );
       const triggerAt = monotonicClock();
-      const plan = await planFromFiles(paths, { playbook, params });
+      const plan = await app.preview({ playbook, params });
       say(formatPlan(plan).replace(/^/gm, '   '));
       if (plan.errors.length > 0) {
         problems.push(`${playbook}: the plan has errors`);
         return undefined;
       }
-      const result = await engine.run(plan, { trigger: { kind: 'demo', by: 'demo', reason: 'sim demo' }, triggerAt, onEvent });
+      const result = await app.run(plan, { trigger: { kind: 'demo', by: 'demo', reason: 'sim demo' }, triggerAt }, { onEvent });
       if (result.state !== 'contained') problems.push(`${playbook}: run ended ${result.state}`);
       const seen = checkShown(plan, before, snapshot());
       problems.push(...seen.map((p) => `${playbook}: ${p}`));
@@ -83,7 +85,7 @@ export async function runSimDemo(say: (s: string) => void, why: string): Promise
 
     say('== 4. roll back, newest run first');
     for (const run of runs.reverse()) {
-      const rb = await engine.rollback(run.runId, { by: 'demo', reason: 'demo over', onEvent });
+      const rb = await app.rollback(run.runId, { by: 'demo', reason: 'demo over', onEvent });
       if (rb.state !== 'rolled-back') problems.push(`rollback of ${run.runId}: ${rb.state}`);
     }
     const diffs = compare(before, snapshot());
@@ -96,7 +98,7 @@ export async function runSimDemo(say: (s: string) => void, why: string): Promise
     say(`   journal: ${check.entries} entries, hash chain ${check.ok ? 'verified' : `BROKEN: ${check.problems.join('; ')}`}`);
     if (!check.ok) problems.push('journal hash chain broken');
   } finally {
-    await journal.close();
+    await app.close();
     await net.stop();
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,7 +1,20 @@
-/** Progress events an executor emits while it works; the CLI prints them, the API will stream them. */
-export type ActionState = 'pending' | 'prepared' | 'applied' | 'already' | 'verified' | 'failed' | 'reverted' | 'revert-failed' | 'skipped';
+import type { RunState } from './lifecycle.js';
 
-export type RunState = 'pending' | 'running' | 'contained' | 'partial' | 'failed' | 'rolling-back' | 'rolled-back' | 'rollback-failed';
+export type { RunState } from './lifecycle.js';
+
+/** Progress events an executor emits while it works; the CLI prints them, the API will stream them. */
+export type ActionState =
+  | 'pending'
+  | 'prepared'
+  | 'applied'
+  | 'already'
+  | 'verified'
+  | 'failed'
+  | 'reverted'
+  /** Rollback let go of the run's hold, and left the device as it is: another run still holds the change. */
+  | 'released'
+  | 'revert-failed'
+  | 'skipped';
 
 export type RunEvent =
   | { type: 'run'; runId: string; state: RunState }
@@ -18,6 +31,8 @@ export interface ActionResult {
   ms?: number;
   error?: string;
   code?: string;
+  /** What the run's rollback did with this action's hold (reverted the device, or kept it for another run). */
+  rollback?: { state: 'reverted' | 'released' | 'revert-failed'; what: string; ms?: number; error?: string; code?: string };
 }
 
 export interface RunResult {
@@ -25,9 +40,14 @@ export interface RunResult {
   planId: string;
   playbook: string;
   state: RunState;
+  /** Which executor ran it: in this process (`local`) or on queue workers (`queue`). */
+  executor: 'local' | 'queue';
+  /** Set when the queue was unreachable and the run went through the local executor instead. */
+  breakGlass?: string;
+  trigger?: { kind: string; by: string; reason?: string };
   actions: ActionResult[];
-  /** Trigger received -> last action verified on its device. */
-  timeToContainMs: number;
+  /** Trigger received -> last action verified on its device; null when the run did not contain. */
+  timeToContainMs: number | null;
   /** Trigger received -> first connection attempt to a device. */
   firstContactMs: number | null;
   /** Per stage: first change applied -> last change applied. */

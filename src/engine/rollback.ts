@@ -1,138 +1,270 @@
-import { describeAction, type Action } from '../actions.js';
-import type { ActionContext, State } from '../drivers/driver.js';
+import { type Action, describeAction } from '../actions.js';
+import type { ActionContext, Driver, State } from '../drivers/driver.js';
 import { errorCode, errorMessage, RunNotFound, UnknownDriver, VerifyMismatch } from '../errors.js';
-import type { JournalEntry } from '../journal/types.js';
+import type { JournalEntry, JournalStore } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
-import type { ActionResult, RollbackResult, RunState } from './events.js';
-import type { EngineDeps, RollbackOptions } from './engine.js';
-import { SessionPool } from './sessions.js';
 import { withTimeout } from '../timeout.js';
+import type { ActionResult, EventSink, RollbackResult } from './events.js';
+import { decideRelease, HOLD_ENTRY_TYPES, holdTable, type OpenChange, targetOf } from './holds.js';
+import { currentState, transition } from './lifecycle.js';
+import { holdRunLease } from './leases.js';
+import type { Sessions } from './sessions.js';
+import type { DeviceLock } from './stage.js';
+import type { Leases } from '../coord/types.js';
 
-interface Intent {
+export interface RollbackEnv {
+  journal: JournalStore;
+  leases: Leases;
+  owner: string;
+  drivers: Record<string, Driver>;
+  sessions: () => Sessions;
+  lockDevice: (device: string) => Promise<DeviceLock>;
+  clock: () => number;
+  /** How one stage's devices are reverted: in this process, or as jobs on the workers near them. */
+  revertStage: RevertStage;
+}
+
+export type RevertStage = (c: {
+  runId: string;
+  plan: Plan;
+  stage: number;
+  devices: string[];
+  emit: EventSink;
+  pool: Sessions;
+}) => Promise<ActionResult[]>;
+
+export interface RollbackOptions {
+  by: string;
+  reason?: string;
+  onEvent?: EventSink;
+  stop?: AbortSignal;
+}
+
+/** One of the run's holds to let go of: a change it made (`intent`) or found made (`already`). */
+interface HoldItem {
   actionId: string;
   device: string;
-  driver: string;
-  tag: string;
+  target: string;
   stage: number;
-  inverse: Action | null;
-  timeoutMs: number;
-  /** Armed with a device-side auto-revert that was never confirmed: the device may have undone it. */
+  /** From the run's own intent: armed with a device-side auto-revert that was never confirmed. */
   armedUnconfirmed: boolean;
 }
 
 /**
- * Rolls a run back from the journal alone (no memory of the run is needed): every intent's inverse,
- * newest stage first, devices in parallel and each device's actions newest first; each inverse is
- * verified by read-back. Never stops at the first failure, never calls a partial rollback a success.
+ * Rolls a run back from the journal alone (no memory of the run is needed), through holds
+ * (invariant 6): each of the run's holds is let go of, newest stage first, devices in parallel and
+ * each device's newest first, under the device's lease. The device is changed only when this run
+ * is the target's last holder, and then back to the state from before the first change of ours;
+ * each inverse is verified by read-back. Never stops at the first failure, never calls a partial
+ * rollback a success. A rollback that was interrupted continues where it stopped.
  */
-export async function rollbackRun(deps: EngineDeps, runId: string, opts: RollbackOptions): Promise<RollbackResult> {
-  const { journal } = deps;
-  const entries = await journal.entries(runId);
-  const created = entries.find((e) => e.type === 'run.created');
-  if (!created) throw new RunNotFound(`run ${runId} is not in the journal`);
-  const plan = created.data.plan as Plan;
-  const intents = pendingIntents(entries, plan);
+export async function executeRollback(env: RollbackEnv, runId: string, opts: RollbackOptions): Promise<RollbackResult> {
+  const { journal } = env;
   const emit = opts.onEvent ?? (() => undefined);
-
-  await journal.append(runId, 'rollback.started', { by: opts.by, reason: opts.reason ?? '', actions: intents.map((i) => i.actionId) });
-  await journal.append(runId, 'run.state', { state: 'rolling-back' });
-  emit({ type: 'run', runId, state: 'rolling-back' });
-  const pool = new SessionPool(deps.openSession, deps.resolveSecret, deps.clock);
-  const results: ActionResult[] = [];
+  const lease = await holdRunLease(env.leases, runId, env.owner);
+  const pool = env.sessions();
   try {
-    const stages = [...new Set(intents.map((i) => i.stage))].sort((a, b) => b - a);
+    const entries = await journal.entries(runId);
+    const created = entries.find((e) => e.type === 'run.created');
+    if (!created) throw new RunNotFound(`run ${runId} is not in the journal`);
+    const plan = created.data.plan as Plan;
+    const from = currentState(entries);
+    // We hold the run lease: a run or rollback that says it is in progress lost its executor.
+    if (from === 'running' || from === 'rolling-back')
+      await transition(journal, runId, 'interrupted', { reason: 'its executor stopped answering (lease expired)' });
+    await transition(journal, runId, 'rolling-back', { by: opts.by });
+    const items = openHolds(entries, plan);
+    await journal.append(runId, 'rollback.started', { by: opts.by, reason: opts.reason ?? '', actions: items.map((i) => i.actionId) });
+    emit({ type: 'run', runId, state: 'rolling-back' });
+
+    const results: ActionResult[] = [];
+    const stages = [...new Set(items.map((i) => i.stage))].sort((a, b) => b - a);
     for (const stage of stages) {
-      const byDevice = new Map<string, Intent[]>();
-      for (const i of intents.filter((x) => x.stage === stage)) byDevice.set(i.device, [...(byDevice.get(i.device) ?? []), i]);
-      await Promise.all(
-        [...byDevice.values()].map(async (list) => {
-          for (const intent of list) results.push(await revertOne(deps, pool, plan, runId, intent, emit));
-        }),
-      );
+      const devices = [...new Set(items.filter((x) => x.stage === stage).map((i) => i.device))];
+      results.push(...(await env.revertStage({ runId, plan, stage, devices, emit, pool })));
     }
+    const notReverted = results.filter((r) => r.state !== 'reverted' && r.state !== 'released');
+    const state = notReverted.length ? 'rollback-failed' : 'rolled-back';
+    await journal.append(runId, 'rollback.finished', {
+      state,
+      reverted: results.length - notReverted.length,
+      failed: notReverted.map((r) => ({ actionId: r.actionId, device: r.device, error: r.error })),
+    });
+    await transition(journal, runId, state);
+    emit({ type: 'run', runId, state });
+    return { runId, state, actions: results, notReverted };
   } finally {
     await pool.closeAll();
+    await lease.release();
   }
-  const notReverted = results.filter((r) => r.state !== 'reverted');
-  const state: RunState = notReverted.length ? 'rollback-failed' : 'rolled-back';
-  await journal.append(runId, 'rollback.finished', {
-    state,
-    reverted: results.length - notReverted.length,
-    failed: notReverted.map((r) => ({ actionId: r.actionId, device: r.device, error: r.error })),
-  });
-  await journal.append(runId, 'run.state', { state });
-  emit({ type: 'run', runId, state });
-  return { runId, state, actions: results, notReverted };
 }
 
-/** Intents of the run not yet reverted by an earlier rollback, newest first within each device. */
-function pendingIntents(entries: JournalEntry[], plan: Plan): Intent[] {
-  const reverted = new Set(entries.filter((e) => e.type === 'action.reverted').map((e) => e.data.actionId as string));
+/** Lets go of the run's holds on one device in one stage, under the device's lease (any executor). */
+export async function revertDevice(
+  env: Pick<RollbackEnv, 'journal' | 'drivers' | 'clock' | 'lockDevice'>,
+  c: { runId: string; plan: Plan; stage: number; device: string; emit: EventSink; pool: Sessions },
+): Promise<ActionResult[]> {
+  const items = openHolds(await env.journal.entries(c.runId), c.plan).filter((i) => i.stage === c.stage && i.device === c.device);
+  const results: ActionResult[] = [];
+  if (!items.length) return results;
+  let lock: DeviceLock;
+  try {
+    lock = await env.lockDevice(c.device);
+  } catch (err) {
+    for (const item of items) results.push(await failed(env, c.runId, item, null, err, c.emit));
+    return results;
+  }
+  try {
+    for (const item of items) {
+      // Decided under the device's lease, from the journal as it is now.
+      const table = holdTable(await env.journal.find({ types: HOLD_ENTRY_TYPES }));
+      results.push(await releaseOne(env, c.pool, c.plan, c.runId, item, decideRelease(table, c.runId, item.actionId, item.target), c.emit));
+    }
+  } finally {
+    await lock.release();
+  }
+  return results;
+}
+
+/** The in-process way: every device of the stage in parallel in this process. */
+export function localRevertStage(env: Pick<RollbackEnv, 'journal' | 'drivers' | 'clock' | 'lockDevice'>): RevertStage {
+  return async (c) => (await Promise.all(c.devices.map((device) => revertDevice(env, { ...c, device })))).flat();
+}
+
+/** The run's holds not yet let go of, newest first within each device. */
+function openHolds(entries: JournalEntry[], plan: Plan): HoldItem[] {
+  const done = new Set(
+    entries.filter((e) => e.type === 'action.reverted' || e.type === 'hold.released').map((e) => e.data.actionId as string),
+  );
   const confirmed = new Set(entries.filter((e) => e.type === 'action.confirmed').map((e) => e.data.actionId as string));
-  const stageOf = new Map(plan.actions.map((a) => [a.id, a.stage]));
-  return entries
-    .filter((e) => e.type === 'action.intent' && !reverted.has(e.data.actionId as string))
-    .map((e) => ({
-      actionId: e.data.actionId as string,
+  const planned = new Map(plan.actions.map((a) => [a.id, a]));
+  const items: HoldItem[] = [];
+  for (const e of entries) {
+    if (e.type !== 'action.intent' && e.type !== 'action.already') continue;
+    const actionId = e.data.actionId as string;
+    if (done.has(actionId)) continue;
+    const pa = planned.get(actionId);
+    const target = (e.data.target as string | undefined) ?? (pa ? targetOf(pa.device, pa.action) : undefined);
+    if (!target) continue;
+    items.push({
+      actionId,
       device: e.data.device as string,
-      driver: e.data.driver as string,
-      tag: e.data.tag as string,
-      inverse: (e.data.inverse ?? null) as Action | null,
-      timeoutMs: (e.data.timeoutMs as number) ?? 10_000,
-      stage: stageOf.get(e.data.actionId as string) ?? 0,
-      armedUnconfirmed: e.data.autoRevert !== undefined && !confirmed.has(e.data.actionId as string),
-    }))
-    .reverse();
+      target,
+      stage: pa?.stage ?? 0,
+      armedUnconfirmed: e.type === 'action.intent' && e.data.autoRevert !== undefined && !confirmed.has(actionId),
+    });
+  }
+  return items.reverse();
 }
 
-async function revertOne(
-  deps: EngineDeps,
-  pool: SessionPool,
+async function releaseOne(
+  env: Pick<RollbackEnv, 'journal' | 'drivers' | 'clock'>,
+  pool: Sessions,
   plan: Plan,
   runId: string,
-  intent: Intent,
-  emit: NonNullable<RollbackOptions['onEvent']>,
+  item: HoldItem,
+  decision: ReturnType<typeof decideRelease>,
+  emit: EventSink,
 ): Promise<ActionResult> {
-  const base = {
-    actionId: intent.actionId,
-    device: intent.device,
-    what: intent.inverse ? describeAction(intent.inverse) : 'nothing to undo',
-  };
-  const started = deps.clock();
-  const done = async (r: ActionResult, entry: Record<string, unknown>) => {
-    await deps.journal.append(runId, r.state === 'reverted' ? 'action.reverted' : 'action.revert-failed', entry);
+  const base = { actionId: item.actionId, device: item.device };
+  const emitted = (r: ActionResult) => {
     emit({ type: 'action', runId, ...r });
     return r;
   };
-  if (!intent.inverse) return done({ ...base, state: 'reverted' }, { ...base, inverse: null, nothingToDo: true });
-  const inverse = intent.inverse;
+  if (decision.kind === 'keep') {
+    const heldBy = decision.heldBy.map((h) => ({ runId: h.runId, actionId: h.actionId }));
+    await env.journal.append(runId, 'hold.released', { ...base, target: item.target, heldBy });
+    const error = `kept: still held by ${[...new Set(heldBy.map((h) => h.runId))].join(', ')}`;
+    return emitted({ ...base, what: item.target, state: 'released', error });
+  }
+  if (decision.kind === 'nothing') {
+    // Found so, and no change of ours is open on it: it was like this before us. Never reverted.
+    await env.journal.append(runId, 'action.reverted', { ...base, target: item.target, inverse: null, nothingToDo: true, undid: [] });
+    return emitted({ ...base, what: 'nothing to undo', state: 'reverted' });
+  }
+  const change = decision.change;
+  const undid = decision.undid.map((c) => ({ runId: c.runId, actionId: c.actionId }));
+  const inverseOf =
+    change.runId === runId && change.actionId === item.actionId ? undefined : { runId: change.runId, actionId: change.actionId };
+  const what = change.inverse ? describeAction(change.inverse) : 'nothing to undo';
+  const started = env.clock();
+  if (!change.inverse) {
+    await env.journal.append(runId, 'action.reverted', { ...base, target: item.target, inverse: null, nothingToDo: true, undid });
+    return emitted({ ...base, what, state: 'reverted' });
+  }
   let after: State | undefined;
   try {
-    const device = plan.devices[intent.device]!;
-    const driver = deps.drivers[intent.driver];
-    if (!driver) throw new UnknownDriver(`driver ${intent.driver} is not available here (known: ${Object.keys(deps.drivers).join(', ')})`);
-    const ctx: ActionContext = { device, tag: intent.tag, timeoutMs: intent.timeoutMs };
-    const session = await pool.get(device, driver.transport, intent.timeoutMs);
-    const now = await withTimeout(driver.read(session, inverse, ctx), intent.timeoutMs, `read ${intent.device}`);
-    let nothingToDo = true;
-    if (!driver.holds(inverse, now, ctx)) {
-      nothingToDo = false;
-      await withTimeout(driver.apply(session, inverse, ctx), intent.timeoutMs, `revert on ${intent.device}`);
-      after = await withTimeout(driver.read(session, inverse, ctx), intent.timeoutMs, `read back ${intent.device}`);
-      if (!driver.holds(inverse, after, ctx))
-        throw new VerifyMismatch(`${describeAction(inverse)} on ${intent.device}: read-back does not show it: ${JSON.stringify(after)}`);
-    }
-    const ms = Math.round(deps.clock() - started);
+    const { now, applied, read } = await applyInverse(env, pool, plan, change, change.inverse);
+    after = read;
+    const ms = Math.round(env.clock() - started);
     // An armed change never confirmed, found already undone: the device's own auto-revert did it.
-    const deviceReverted = nothingToDo && intent.armedUnconfirmed;
-    return done(
-      { ...base, state: 'reverted', ms },
-      { ...base, inverse, after: after ?? now, nothingToDo, ...(deviceReverted ? { deviceReverted } : {}), ms },
-    );
+    const deviceReverted = !applied && item.armedUnconfirmed && !inverseOf;
+    await env.journal.append(runId, 'action.reverted', {
+      ...base,
+      target: item.target,
+      inverse: change.inverse,
+      after: after ?? now,
+      nothingToDo: !applied,
+      undid,
+      ...(inverseOf ? { inverseOf } : {}),
+      ...(deviceReverted ? { deviceReverted } : {}),
+      ms,
+    });
+    return emitted({ ...base, what, state: 'reverted', ms });
   } catch (err) {
-    return done(
-      { ...base, state: 'revert-failed', error: errorMessage(err), code: errorCode(err) },
-      { ...base, inverse, code: errorCode(err), error: errorMessage(err), ...(after ? { after } : {}) },
-    );
+    return failed(env, runId, item, change.inverse, err, emit, after);
   }
+}
+
+async function applyInverse(
+  env: Pick<RollbackEnv, 'drivers'>,
+  pool: Sessions,
+  plan: Plan,
+  change: OpenChange,
+  inverse: Action,
+): Promise<{ now: State; applied: boolean; read?: State }> {
+  const device = plan.devices[change.device];
+  if (!device) throw new UnknownDriver(`device ${change.device} is not in this run's plan`);
+  const driver = env.drivers[change.driver];
+  if (!driver) throw new UnknownDriver(`driver ${change.driver} is not available here (known: ${Object.keys(env.drivers).join(', ')})`);
+  // The change's own tag: what it added on the device is found and removed exactly.
+  const ctx: ActionContext = { device, tag: change.tag, timeoutMs: change.timeoutMs };
+  const session = await pool.get(device, driver.transport, change.timeoutMs);
+  const now = await withTimeout(driver.read(session, inverse, ctx), change.timeoutMs, `read ${change.device}`);
+  if (driver.holds(inverse, now, ctx)) return { now, applied: false };
+  await withTimeout(driver.apply(session, inverse, ctx), change.timeoutMs, `revert on ${change.device}`);
+  const read = await withTimeout(driver.read(session, inverse, ctx), change.timeoutMs, `read back ${change.device}`);
+  if (!driver.holds(inverse, read, ctx))
+    throw new VerifyMismatch(`${describeAction(inverse)} on ${change.device}: read-back does not show it: ${JSON.stringify(read)}`);
+  return { now, applied: true, read };
+}
+
+async function failed(
+  env: Pick<RollbackEnv, 'journal'>,
+  runId: string,
+  item: HoldItem,
+  inverse: Action | null,
+  err: unknown,
+  emit: EventSink,
+  after?: State,
+): Promise<ActionResult> {
+  const r: ActionResult = {
+    actionId: item.actionId,
+    device: item.device,
+    what: inverse ? describeAction(inverse) : item.target,
+    state: 'revert-failed',
+    error: errorMessage(err),
+    code: errorCode(err),
+  };
+  await env.journal.append(runId, 'action.revert-failed', {
+    actionId: item.actionId,
+    device: item.device,
+    target: item.target,
+    inverse,
+    code: r.code,
+    error: r.error,
+    ...(after ? { after } : {}),
+  });
+  emit({ type: 'action', runId, ...r });
+  return r;
 }

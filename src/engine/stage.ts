@@ -1,99 +1,143 @@
 import { describeAction } from '../actions.js';
 import type { ActionContext, Driver, State } from '../drivers/driver.js';
-import { DeviceTimeout, DeviceUnreachable, errorCode, errorMessage, VerifyMismatch } from '../errors.js';
-import type { EntryType, JournalStore } from '../journal/types.js';
-import type { Plan, PlannedAction, PlanStage } from '../plan/types.js';
+import { DeviceTimeout, DeviceUnreachable, errorCode, errorMessage, LeaseLost, VerifyMismatch } from '../errors.js';
+import type { JournalEntry } from '../journal/types.js';
+import type { Plan, PlannedAction } from '../plan/types.js';
+import { withTimeout } from '../timeout.js';
 import type { Session } from '../transports/types.js';
 import type { ActionResult, EventSink } from './events.js';
-import type { SessionPool } from './sessions.js';
-import { withTimeout } from '../timeout.js';
-
-export interface StageDeps {
-  runId: string;
-  plan: Plan;
-  journal: JournalStore;
-  drivers: Record<string, Driver>;
-  pool: SessionPool;
-  emit: EventSink;
-  clock: () => number;
-  results: Map<string, ActionResult>;
-}
+import { targetOf } from './holds.js';
+import type { Sessions } from './sessions.js';
+import type { StageLog } from './stage-log.js';
 
 /**
- * A stage's journal entries, written at its phase boundaries in one group commit each (one fsync,
- * not one per action; a synchronous fsync per entry stalled every device's session for ~0.3 ms).
- * The intents are flushed before the strike (write-ahead), nothing is written during it.
+ * One device's part of a stage, the unit both executors run (in-process, or as a queue job on the
+ * worker nearest the device): take the device's lease, prepare (connect, read pre-state, journal
+ * intents), wait at the stage's barrier for the one "go" (invariant 11: every device is prepared
+ * before any is changed), strike, read back, confirm. Serial on the device (invariant 5).
+ *
+ * Everything it hands on goes through the journal, so a step can be run again after a crash: an
+ * action with an intent but no outcome is decided by a fresh read (already changed: verified as
+ * is; not changed: applied again, with the intent's original pre-state and inverse).
  */
-class StageLog {
-  private items: { runId: string; type: EntryType; data: Record<string, unknown> }[] = [];
-  constructor(
-    private readonly journal: JournalStore,
-    private readonly runId: string,
-  ) {}
-  add(type: EntryType, data: Record<string, unknown>): void {
-    this.items.push({ runId: this.runId, type, data });
-  }
-  async flush(): Promise<void> {
-    const items = this.items;
-    this.items = [];
-    await this.journal.appendMany(items);
-  }
+
+export interface DeviceLock {
+  token: number;
+  /** Aborted when the lease was lost: the device must not be changed any more. */
+  signal: AbortSignal;
+  release(): Promise<void>;
 }
 
-export interface StageOutcome {
-  cutSkewMs: number;
-  /** Clock time of the last verification in this stage (0 if none). */
-  lastVerifiedAt: number;
+export interface StepDeps {
+  runId: string;
+  plan: Plan;
+  log: StageLog;
+  drivers: Record<string, Driver>;
+  sessions: Sessions;
+  emit: EventSink;
+  clock: () => number;
+  lockDevice: (device: string) => Promise<DeviceLock>;
+  /** Aborted on SIGINT/SIGTERM: stop at the next safe point (what is in flight finishes and is verified). */
+  stop?: AbortSignal;
+}
+
+/** Resolves when the stage says go: `go` in time, `late` after the others went, `stop` to change nothing. */
+export interface Barrier {
+  arrive(device: string): Promise<'go' | 'late' | 'stop'>;
+}
+
+/** What the journal already says about an action (a resumed run, a redelivered job). */
+export interface Prior {
+  intent?: Record<string, unknown>;
+  done?: 'verified' | 'already' | 'failed';
+}
+
+export interface DeviceOutcome {
+  device: string;
+  /** Clock times (epoch ms) of the changes applied, and of the read-backs that verified them. */
+  appliedAt: number[];
+  verifiedAt: number[];
+  /** Clock time of this step's first session request. */
+  contactAt?: number;
 }
 
 interface Pending {
   pa: PlannedAction;
   ctx: ActionContext;
   driver: Driver;
+  /** Resumed: the journal had its intent and a fresh read shows the change: verify only. */
+  resumedHeld?: boolean;
   startedAt?: number;
   appliedAt?: number;
   output?: string;
 }
 
-/**
- * Runs one stage as a coordinated cut (invariant 11): prepare every device (connect, read
- * pre-state, journal intents), then strike all changes at once, then read every device back.
- * Different devices work in parallel; one device's actions run one after another (invariant 5).
- */
-export async function runStage(deps: StageDeps, stage: PlanStage): Promise<StageOutcome> {
-  const byDevice = groupByDevice(deps.plan, stage);
-  const t0 = deps.clock();
-  const log = new StageLog(deps.journal, deps.runId);
-  deps.emit({ type: 'stage', runId: deps.runId, stage: stage.index, name: stage.name, phase: 'prepare' });
-  const prepared = (await Promise.all([...byDevice.values()].map((list) => prepareDevice(deps, log, list)))).flat();
-  log.add('stage.prepared', { stage: stage.index, ms: round(deps.clock() - t0) });
-  // Write-ahead (invariant 1): every pre-state and inverse is durable before any device is touched.
-  await log.flush();
-
-  deps.emit({ type: 'stage', runId: deps.runId, stage: stage.index, name: stage.name, phase: 'strike' });
-  const strikes = groupPending(prepared);
-  // No journal writes during the strike: a synchronous fsync would stall the other devices' changes.
-  await Promise.all([...strikes.values()].map((list) => strikeDevice(deps, log, list)));
-  const applied = prepared.filter((p) => p.appliedAt !== undefined);
-  for (const p of prepared) {
-    if (p.appliedAt !== undefined) {
-      log.add('action.applied', { actionId: p.pa.id, device: p.pa.device, output: p.output ?? '' });
-      setResult(deps, p.pa, 'applied');
-    }
+export function priorFacts(entries: readonly JournalEntry[]): Map<string, Prior> {
+  const m = new Map<string, Prior>();
+  for (const e of entries) {
+    const id = e.data.actionId as string | undefined;
+    if (!id) continue;
+    const p = m.get(id) ?? {};
+    if (e.type === 'action.intent') p.intent = e.data;
+    else if (e.type === 'action.verified') p.done = 'verified';
+    else if (e.type === 'action.already') p.done = 'already';
+    else if (e.type === 'action.failed') p.done = 'failed';
+    m.set(id, p);
   }
-  const times = applied.map((p) => p.appliedAt!);
-  const cutSkewMs = times.length ? round(Math.max(...times) - Math.min(...times)) : 0;
-  log.add('stage.struck', { stage: stage.index, cutSkewMs, applied: applied.length });
-  await log.flush();
-
-  deps.emit({ type: 'stage', runId: deps.runId, stage: stage.index, name: stage.name, phase: 'verify' });
-  const verifiedAt = await Promise.all([...groupPending(applied).values()].map((list) => verifyDevice(deps, log, list)));
-  await log.flush();
-  deps.emit({ type: 'stage', runId: deps.runId, stage: stage.index, name: stage.name, phase: 'done', cutSkewMs });
-  return { cutSkewMs, lastVerifiedAt: Math.max(0, ...verifiedAt.flat()) };
+  return m;
 }
 
-async function prepareDevice(deps: StageDeps, log: StageLog, actions: PlannedAction[]): Promise<Pending[]> {
+export async function runDevice(
+  deps: StepDeps,
+  actions: PlannedAction[],
+  barrier: Barrier,
+  prior: Map<string, Prior>,
+): Promise<DeviceOutcome> {
+  const device = actions[0]!.device;
+  const outcome: DeviceOutcome = { device, appliedAt: [], verifiedAt: [] };
+  const todo = actions.filter((pa) => !prior.get(pa.id)?.done);
+  if (!todo.length) {
+    await barrier.arrive(device);
+    return outcome;
+  }
+  let lock: DeviceLock;
+  try {
+    lock = await deps.lockDevice(device);
+  } catch (err) {
+    for (const pa of todo) fail(deps, pa, 'lock', err);
+    await deps.log.flush();
+    await barrier.arrive(device);
+    return outcome;
+  }
+  try {
+    outcome.contactAt = deps.clock();
+    const pending = await prepare(deps, todo, prior, lock);
+    // Write-ahead (invariant 1): the intents are durable before the barrier can say go.
+    await deps.log.flush();
+    const go = await barrier.arrive(device);
+    if (go === 'stop' || deps.stop?.aborted) return outcome;
+    const toStrike = pending.filter((p) => !p.resumedHeld);
+    if (lock.signal.aborted) {
+      for (const p of toStrike) fail(deps, p.pa, 'apply', new LeaseLost(`lease on ${device} lost before the change: not sent`));
+    } else if (toStrike.length) {
+      await strike(deps, toStrike);
+    }
+    const applied = toStrike.filter((p) => p.appliedAt !== undefined);
+    for (const p of applied) {
+      deps.log.add('action.applied', { actionId: p.pa.id, device, output: p.output ?? '', at: p.appliedAt });
+      outcome.appliedAt.push(p.appliedAt!);
+      setResult(deps, p.pa, 'applied');
+    }
+    const held = pending.filter((p) => p.resumedHeld);
+    for (const p of held) p.startedAt = deps.clock();
+    outcome.verifiedAt = await verify(deps, [...held, ...applied]);
+    return outcome;
+  } finally {
+    await deps.log.flush().finally(() => lock.release());
+  }
+}
+
+async function prepare(deps: StepDeps, actions: PlannedAction[], prior: Map<string, Prior>, lock: DeviceLock): Promise<Pending[]> {
   const first = actions[0]!;
   const device = deps.plan.devices[first.device]!;
   const driver = deps.drivers[first.driver]!;
@@ -101,50 +145,61 @@ async function prepareDevice(deps: StageDeps, log: StageLog, actions: PlannedAct
   try {
     session = await connectWithRetries(deps, first, driver);
   } catch (err) {
-    for (const pa of actions) fail(deps, log, pa, 'connect', err);
+    for (const pa of actions) fail(deps, pa, 'connect', err);
     return [];
   }
   const out: Pending[] = [];
   for (const pa of actions) {
+    if (deps.stop?.aborted) break; // safe point: not read, not journaled, still pending
     const ctx: ActionContext = { device, tag: pa.tag, timeoutMs: pa.timeoutMs, ...(pa.autoRevert ? { autoRevert: pa.autoRevert } : {}) };
+    const target = targetOf(pa.device, pa.action);
     try {
       const before = await withTimeout(driver.read(session, pa.action, ctx), pa.timeoutMs, `${pa.id} read ${pa.device}`);
+      const intent = prior.get(pa.id)?.intent;
+      if (intent) {
+        // The journal says we meant to change it; the device says whether we did.
+        const held = driver.holds(pa.action, before, ctx);
+        deps.log.add('action.resumed', { actionId: pa.id, device: pa.device, held, after: before });
+        out.push({ pa, ctx, driver, resumedHeld: held });
+        continue;
+      }
       if (driver.holds(pa.action, before, ctx)) {
-        log.add('action.already', { actionId: pa.id, device: pa.device, before });
+        deps.log.add('action.already', { actionId: pa.id, device: pa.device, target, action: pa.action, before, at: deps.clock() });
         setResult(deps, pa, 'already');
         continue;
       }
       const inverse = driver.invert(pa.action, before, ctx);
-      // Write-ahead (invariant 1): flushed with the stage's other intents before the strike.
-      log.add('action.intent', {
+      deps.log.add('action.intent', {
         actionId: pa.id,
         device: pa.device,
         driver: pa.driver,
         tag: pa.tag,
+        target,
         action: pa.action,
         before,
         inverse,
         timeoutMs: pa.timeoutMs,
+        lease: lock.token,
         ...(pa.autoRevert ? { autoRevert: pa.autoRevert } : {}),
       });
       setResult(deps, pa, 'prepared');
       out.push({ pa, ctx, driver });
     } catch (err) {
-      fail(deps, log, pa, 'read', err);
+      fail(deps, pa, 'read', err);
     }
   }
   return out;
 }
 
-async function strikeDevice(deps: StageDeps, log: StageLog, list: Pending[]): Promise<void> {
+async function strike(deps: StepDeps, list: Pending[]): Promise<void> {
   const startedAt = deps.clock();
   // Several changes on one device go out together where the driver can (one session, one commit).
-  const together = list.length > 1 && list[0]!.driver.applyAll ? await strikeTogether(deps, log, list, startedAt) : false;
+  const together = list.length > 1 && list[0]!.driver.applyAll ? await strikeTogether(deps, list, startedAt) : false;
   if (together) return;
+  // After a failed batch, each action is read first: part of the batch may have taken effect.
+  const checkFirst = list.length > 1 && list[0]!.driver.applyAll !== undefined;
   for (const p of list) {
     p.startedAt ??= deps.clock();
-    // After a failed batch, each action is read first: part of the batch may have taken effect.
-    const checkFirst = list.length > 1 && list[0]!.driver.applyAll !== undefined;
     for (let attempt = 0; ; attempt++) {
       try {
         const session = await connect(deps, p.pa, p.driver);
@@ -157,9 +212,9 @@ async function strikeDevice(deps: StageDeps, log: StageLog, list: Pending[]): Pr
         p.appliedAt = deps.clock();
         break;
       } catch (err) {
-        if (err instanceof DeviceUnreachable || err instanceof DeviceTimeout) await deps.pool.discard(p.pa.device);
+        if (err instanceof DeviceUnreachable || err instanceof DeviceTimeout) await deps.sessions.discard(p.pa.device);
         if (attempt >= p.pa.retries) {
-          fail(deps, log, p.pa, 'apply', err);
+          fail(deps, p.pa, 'apply', err);
           break;
         }
       }
@@ -168,7 +223,7 @@ async function strikeDevice(deps: StageDeps, log: StageLog, list: Pending[]): Pr
 }
 
 /** One applyAll for the device's actions of this stage; false (nothing marked) when it failed. */
-async function strikeTogether(deps: StageDeps, log: StageLog, list: Pending[], startedAt: number): Promise<boolean> {
+async function strikeTogether(deps: StepDeps, list: Pending[], startedAt: number): Promise<boolean> {
   const first = list[0]!;
   for (const p of list) p.startedAt = startedAt;
   try {
@@ -188,9 +243,9 @@ async function strikeTogether(deps: StageDeps, log: StageLog, list: Pending[], s
     return true;
   } catch (err) {
     // A batch that timed out may still be sending: the fallback must not share its session.
-    if (err instanceof DeviceUnreachable || err instanceof DeviceTimeout) await deps.pool.discard(first.pa.device);
+    if (err instanceof DeviceUnreachable || err instanceof DeviceTimeout) await deps.sessions.discard(first.pa.device);
     // Nothing silently degraded: the cut on this device was not one change, and the journal says why.
-    log.add('batch.refused', {
+    deps.log.add('batch.refused', {
       device: first.pa.device,
       actions: list.map((p) => p.pa.id),
       code: errorCode(err),
@@ -206,7 +261,7 @@ async function strikeTogether(deps: StageDeps, log: StageLog, list: Pending[], s
  * Junos `commit`, IOS `configure confirm`), batched changes share one timer, and a change the
  * device must undo by itself should not be made permanent by its neighbour's confirm first.
  */
-async function verifyDevice(deps: StageDeps, log: StageLog, list: Pending[]): Promise<number[]> {
+async function verify(deps: StepDeps, list: Pending[]): Promise<number[]> {
   const verified: { p: Pending; at: number; ms: number; after: State }[] = [];
   for (const p of list) {
     let after: State | undefined;
@@ -221,15 +276,15 @@ async function verifyDevice(deps: StageDeps, log: StageLog, list: Pending[]): Pr
       }
       const at = deps.clock();
       const ms = round(at - p.startedAt!);
-      log.add('action.verified', { actionId: p.pa.id, device: p.pa.device, after, ms });
+      deps.log.add('action.verified', { actionId: p.pa.id, device: p.pa.device, after, ms, at });
       verified.push({ p, at, ms, after });
     } catch (err) {
-      fail(deps, log, p.pa, 'verify', err, after);
+      fail(deps, p.pa, 'verify', err, after);
     }
   }
   const armed = verified.filter((v) => v.p.pa.autoRevert && v.p.driver.confirm);
   // Durable before any confirm: a crash here must read "verified, armed, not confirmed".
-  if (armed.length) await log.flush();
+  if (armed.length) await deps.log.flush();
   const lost = new Set<Pending>();
   for (const { p, after } of armed) {
     try {
@@ -239,10 +294,10 @@ async function verifyDevice(deps: StageDeps, log: StageLog, list: Pending[]): Pr
         p.pa.timeoutMs,
         `${p.pa.id} confirm on ${p.pa.device}`,
       );
-      log.add('action.confirmed', { actionId: p.pa.id, device: p.pa.device, output });
+      deps.log.add('action.confirmed', { actionId: p.pa.id, device: p.pa.device, output });
     } catch (err) {
       lost.add(p);
-      fail(deps, log, p.pa, 'confirm', err, after, 'not confirmed: the device undoes this change when its auto-revert timer ends');
+      fail(deps, p.pa, 'confirm', err, after, 'not confirmed: the device undoes this change when its auto-revert timer ends');
     }
   }
   const times: number[] = [];
@@ -258,59 +313,35 @@ async function verifyDevice(deps: StageDeps, log: StageLog, list: Pending[]): Pr
  * A lost packet or a busy device is worth another try; a wrong host key or credentials are not,
  * and trying again would only delay the coordinated strike for every other device.
  */
-async function connectWithRetries(deps: StageDeps, pa: PlannedAction, driver: Driver): Promise<Session> {
+async function connectWithRetries(deps: StepDeps, pa: PlannedAction, driver: Driver): Promise<Session> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await connect(deps, pa, driver);
     } catch (err) {
       const transient = err instanceof DeviceUnreachable || err instanceof DeviceTimeout;
       if (!transient || attempt >= pa.retries) throw err;
-      await new Promise((r) => setTimeout(r, CONNECT_RETRY_DELAY_MS));
+      await new Promise((r) => setTimeout(r, CONNECT_RETRY_DELAY_MS * 2 ** attempt));
     }
   }
 }
 
 const CONNECT_RETRY_DELAY_MS = 200;
 
-function connect(deps: StageDeps, pa: PlannedAction, driver: Driver): Promise<Session> {
-  return deps.pool.get(deps.plan.devices[pa.device]!, driver.transport, pa.timeoutMs);
+function connect(deps: StepDeps, pa: PlannedAction, driver: Driver): Promise<Session> {
+  return deps.sessions.get(deps.plan.devices[pa.device]!, driver.transport, pa.timeoutMs);
 }
 
-function fail(deps: StageDeps, log: StageLog, pa: PlannedAction, phase: string, err: unknown, after?: State, note?: string): void {
+function fail(deps: StepDeps, pa: PlannedAction, phase: string, err: unknown, after?: State, note?: string): void {
   const error = note ? `${errorMessage(err)}; ${note}` : errorMessage(err);
   const code = errorCode(err);
-  log.add('action.failed', {
-    actionId: pa.id,
-    device: pa.device,
-    phase,
-    code,
-    error,
-    ...(after ? { after } : {}),
-  });
+  deps.log.add('action.failed', { actionId: pa.id, device: pa.device, phase, code, error, ...(after ? { after } : {}) });
   setResult(deps, pa, 'failed', { error: `${phase}: ${error}`, code });
 }
 
-function setResult(deps: StageDeps, pa: PlannedAction, state: ActionResult['state'], extra: Partial<ActionResult> = {}): void {
-  const r: ActionResult = { actionId: pa.id, device: pa.device, what: describeAction(pa.action), state, ...extra };
-  deps.results.set(pa.id, r);
-  deps.emit({ type: 'action', runId: deps.runId, ...r });
+function setResult(deps: StepDeps, pa: PlannedAction, state: ActionResult['state'], extra: Partial<ActionResult> = {}): void {
+  deps.emit({ type: 'action', runId: deps.runId, actionId: pa.id, device: pa.device, what: describeAction(pa.action), state, ...extra });
 }
 
-function groupByDevice(plan: Plan, stage: PlanStage): Map<string, PlannedAction[]> {
-  const m = new Map<string, PlannedAction[]>();
-  for (const id of stage.actionIds) {
-    const pa = plan.actions.find((a) => a.id === id)!;
-    m.set(pa.device, [...(m.get(pa.device) ?? []), pa]);
-  }
-  return m;
-}
-
-function groupPending(list: Pending[]): Map<string, Pending[]> {
-  const m = new Map<string, Pending[]>();
-  for (const p of list) m.set(p.pa.device, [...(m.get(p.pa.device) ?? []), p]);
-  return m;
-}
-
-function round(ms: number): number {
+export function round(ms: number): number {
   return Math.round(ms * 10) / 10;
 }

@@ -1,0 +1,186 @@
+import { randomBytes } from 'node:crypto';
+import type { Leases } from '../coord/types.js';
+import type { RollbackResult, RunResult } from '../engine/events.js';
+import type { ExecOptions, Executor } from '../engine/executor.js';
+import { ACTIVE_STATES, currentState, type RunState } from '../engine/lifecycle.js';
+import { runView } from '../engine/run-view.js';
+import { PlanInvalid, RunNotFound } from '../errors.js';
+import type { JournalEntry, JournalStore } from '../journal/types.js';
+import type { Plan } from '../plan/types.js';
+import { holdsInForce, type HoldRow } from './holds.js';
+import { detectInterrupted } from './interrupted.js';
+
+/**
+ * The application layer: the one surface every trigger uses (CLI, demo, API, console, scheduler).
+ * It plans, records who asked and why, hands the run to an executor and reads every answer back
+ * from the journal, so what it shows is the same whichever executor ran the run, and on any host.
+ */
+
+export interface PlanRequest {
+  playbook: string;
+  params: Record<string, string>;
+  allowLockout?: boolean;
+}
+
+export interface Trigger {
+  kind: 'cli' | 'api' | 'webhook' | 'schedule' | 'console' | 'demo' | 'test' | 'drill';
+  /** The identity that asked (user name, token id, detector). */
+  by: string;
+  reason?: string;
+}
+
+export interface RunRequest {
+  trigger: Trigger;
+  /** When the trigger was received (epoch ms): time to contain counts from here. */
+  triggerAt?: number;
+  /** A repeated request with the same key gets the run the first one made, never a second run. */
+  idempotencyKey?: string;
+  runId?: string;
+}
+
+export interface RunListItem {
+  runId: string;
+  playbook: string;
+  createdAt: string;
+  state: RunState;
+  trigger: string;
+  executor: string;
+  timeToContainMs: number | null;
+}
+
+export interface AppDeps {
+  journal: JournalStore;
+  leases: Leases;
+  executor: Executor;
+  /** Playbook + params + inventory -> Plan (reads files; the API and console use the same). */
+  planner: (req: PlanRequest) => Promise<Plan>;
+  clock: () => number;
+  /** Why the queue was not used although it was configured (set: break-glass). */
+  breakGlass?: string;
+}
+
+export interface App {
+  readonly executor: Executor['kind'];
+  readonly breakGlass: string | undefined;
+  preview(req: PlanRequest): Promise<Plan>;
+  createRun(plan: Plan, req: RunRequest): Promise<{ runId: string; created: boolean }>;
+  execute(runId: string, opts?: ExecOptions): Promise<RunResult>;
+  /** Plan, create and execute in one call (what `firebreak run` does). */
+  run(plan: Plan, req: RunRequest, opts?: ExecOptions): Promise<RunResult>;
+  rollback(runId: string, opts: ExecOptions & { by: string; reason?: string }): Promise<RollbackResult>;
+  /** Finishes an interrupted run from the journal and a fresh read of each device. */
+  resume(runId: string, opts?: ExecOptions): Promise<RunResult>;
+  listRuns(): Promise<RunListItem[]>;
+  showRun(runId: string): Promise<{ view: RunResult; entries: JournalEntry[] }>;
+  /** The run's journal entries as they are written (a tail), until the run is at rest or `signal` fires. */
+  follow(runId: string, opts?: { afterSeq?: number; signal?: AbortSignal; pollMs?: number }): AsyncGenerator<JournalEntry>;
+  holds(): Promise<HoldRow[]>;
+  close(): Promise<void>;
+}
+
+export function createApp(deps: AppDeps): App {
+  const { journal } = deps;
+  const app: App = {
+    executor: deps.executor.kind,
+    breakGlass: deps.breakGlass,
+    preview: (req) => deps.planner(req),
+    async createRun(plan, req) {
+      if (plan.errors.length)
+        throw new PlanInvalid(`plan ${plan.id} has errors and cannot run: ${plan.errors.map((e) => e.message).join('; ')}`);
+      if (req.idempotencyKey) {
+        const existing = (await journal.find({ types: ['run.created'] })).find((e) => e.data.idempotencyKey === req.idempotencyKey);
+        if (existing) return { runId: existing.runId, created: false };
+      }
+      const runId = req.runId ?? newRunId();
+      await journal.append(runId, 'run.created', {
+        plan,
+        trigger: req.trigger,
+        triggerAt: req.triggerAt ?? deps.clock(),
+        executor: deps.executor.kind,
+        ...(req.idempotencyKey ? { idempotencyKey: req.idempotencyKey } : {}),
+        ...(deps.breakGlass ? { breakGlass: deps.breakGlass } : {}),
+      });
+      for (const o of plan.overrides)
+        await journal.append(runId, 'lockout.overridden', { actionId: o.at, message: o.message, by: req.trigger.by });
+      return { runId, created: true };
+    },
+    execute: (runId, opts = {}) => deps.executor.execute(runId, opts),
+    async run(plan, req, opts = {}) {
+      const { runId, created } = await app.createRun(plan, req);
+      if (!created) return runView(runId, await journal.entries(runId));
+      return app.execute(runId, opts);
+    },
+    rollback: (runId, opts) => deps.executor.rollback(runId, opts),
+    async resume(runId, opts = {}) {
+      const entries = await journal.entries(runId);
+      if (!entries.length) throw new RunNotFound(`run ${runId} is not in the journal`);
+      await detectInterrupted(journal, deps.leases, runId);
+      const state = currentState(await journal.entries(runId));
+      if (state !== 'interrupted')
+        throw new PlanInvalid(
+          `run ${runId} is ${state}: only an interrupted run can be resumed${state === 'rolling-back' ? '' : ' (roll it back instead)'}`,
+        );
+      const last = (await journal.find({ runId, types: ['run.state'] })).at(-1);
+      // An interrupted rollback is finished as a rollback, never turned back into a run.
+      if (last?.data.from === 'rolling-back') {
+        await app.rollback(runId, { ...opts, by: 'resume' });
+        return runView(runId, await journal.entries(runId));
+      }
+      return deps.executor.execute(runId, opts);
+    },
+    async listRuns() {
+      const created = await journal.find({ types: ['run.created', 'run.state'] });
+      const byRun = new Map<string, JournalEntry[]>();
+      for (const e of created) byRun.set(e.runId, [...(byRun.get(e.runId) ?? []), e]);
+      const out: RunListItem[] = [];
+      for (const [runId, list] of byRun) {
+        let state = currentState(list) ?? 'planned';
+        if (ACTIVE_STATES.includes(state)) state = (await detectInterrupted(journal, deps.leases, runId)) ?? state;
+        const c = list.find((e) => e.type === 'run.created');
+        const outcome = [...list].reverse().find((e) => e.data.state === 'contained');
+        const trig = c?.data.trigger as Trigger | undefined;
+        out.push({
+          runId,
+          playbook: (c?.data.plan as Plan | undefined)?.playbook.id ?? '?',
+          createdAt: c?.ts ?? list[0]!.ts,
+          state,
+          trigger: trig ? `${trig.kind}:${trig.by}` : '?',
+          executor: `${(c?.data.executor as string | undefined) ?? 'local'}${c?.data.breakGlass ? ' (break-glass)' : ''}`,
+          timeToContainMs: (outcome?.data.timeToContainMs as number | null | undefined) ?? null,
+        });
+      }
+      return out;
+    },
+    async showRun(runId) {
+      await detectInterrupted(journal, deps.leases, runId);
+      const entries = await journal.entries(runId);
+      if (!entries.length) throw new RunNotFound(`run ${runId} is not in the journal`);
+      return { view: runView(runId, entries), entries };
+    },
+    async *follow(runId, opts = {}) {
+      let after = opts.afterSeq ?? 0;
+      for (;;) {
+        const batch = await journal.find({ runId, afterSeq: after });
+        for (const e of batch) {
+          after = e.seq;
+          yield e;
+        }
+        const state = currentState(await journal.find({ runId, types: ['run.created', 'run.state'] }));
+        const atRest = state !== undefined && !ACTIVE_STATES.includes(state) && state !== 'planned';
+        if ((atRest && !batch.length) || opts.signal?.aborted) return;
+        await new Promise((r) => setTimeout(r, opts.pollMs ?? 100));
+      }
+    },
+    holds: () => holdsInForce(journal),
+    async close() {
+      await deps.executor.close();
+    },
+  };
+  return app;
+}
+
+/** Time-ordered and unique enough for a human to type: `r-20261130-141502-9f3a`. */
+export function newRunId(): string {
+  const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `r-${t}-${randomBytes(2).toString('hex')}`;
+}

@@ -1,0 +1,130 @@
+import { dirname, join } from 'node:path';
+import type { Leases } from '../coord/types.js';
+import type { Device } from '../inventory/types.js';
+import type { Plan } from '../plan/types.js';
+import type { Executor } from '../engine/executor.js';
+import { defaultOwner } from '../engine/leases.js';
+import type { JournalStore } from '../journal/types.js';
+import { Redactor, redactorForDevices, secretRefsOf } from '../secrets.js';
+import { type App, createApp, type PlanRequest } from './app.js';
+
+/**
+ * Builds the application for a trigger (CLI command, demo, API server): the journal (SQLite file,
+ * or PostgreSQL with DATABASE_URL) behind the redacting writer, the leases, and the executor:
+ * `queue` when REDIS_URL is set and Redis answers, `local` otherwise or with `local: true`; when
+ * the queue was wanted and Redis does not answer, the local executor runs it anyway (break-glass,
+ * invariant 10) and the run records why.
+ */
+export interface AppConfig {
+  paths: { readonly inventory: string; playbooks: string; journal: string };
+  databaseUrl?: string;
+  /** PostgreSQL schema of the journal (default `firebreak`; tests use their own). */
+  databaseSchema?: string;
+  redisUrl?: string;
+  /** BullMQ and lease keys live under this prefix (tests use their own). */
+  redisPrefix?: string;
+  /** Run in this process even when REDIS_URL is set. */
+  local?: boolean;
+  /** Who executes (shown in leases and the journal). */
+  owner?: string;
+  /** Called once when the queue was wanted but is unreachable (the CLI prints it loudly). */
+  onBreakGlass?: (why: string) => void;
+}
+
+export async function openApp(cfg: AppConfig): Promise<App & { journal: JournalStore }> {
+  const [{ openJournal }, { drivers }, { openSession }, { resolveSecret }, { monotonicClock }] = await Promise.all([
+    import('../journal/open.js'),
+    import('../drivers/registry.js'),
+    import('../transports/connect.js'),
+    import('../secrets.js'),
+    import('../engine/clock.js'),
+  ]);
+  const redactor = new Redactor();
+  const journal = await openJournal({ url: cfg.databaseUrl, file: cfg.paths.journal, schema: cfg.databaseSchema }, redactor);
+  const owner = cfg.owner ?? defaultOwner();
+  let executor: Executor;
+  let leases: Leases;
+  let breakGlass: string | undefined;
+  const queue =
+    cfg.redisUrl && !cfg.local ? await import('../queue/client.js').then((m) => m.connectQueue(cfg.redisUrl!, cfg.redisPrefix)) : undefined;
+  if (queue?.ok) {
+    leases = queue.leases;
+    executor = queue.executor(journal);
+  } else {
+    if (queue && !queue.ok) {
+      breakGlass = `queue unreachable (${queue.error}): ran in-process (break-glass)`;
+      cfg.onBreakGlass?.(breakGlass);
+    }
+    const { sqliteLeases } = await import('../coord/sqlite-leases.js');
+    const { localExecutor } = await import('../engine/executors/local.js');
+    leases = sqliteLeases(join(dirname(cfg.paths.journal), 'leases.db'));
+    const local = localExecutor({ journal, leases, drivers, openSession, resolveSecret, clock: monotonicClock, owner });
+    executor = withSecretsOf(local, journal, redactor);
+  }
+  const planner = async (req: PlanRequest): Promise<Plan> => {
+    const plan = await planFromFiles(cfg.paths, req);
+    await learnSecrets(redactor, Object.values(plan.devices));
+    return plan;
+  };
+  const app = createApp({ journal, leases, executor, planner, clock: monotonicClock, breakGlass });
+  return {
+    ...app,
+    journal,
+    async close() {
+      await app.close();
+      await leases.close();
+      await journal.close();
+    },
+  };
+}
+
+/** Playbook + params + inventory -> Plan, the same way for `plan`, `run`, the demo and the API. */
+export async function planFromFiles(paths: AppConfig['paths'], req: PlanRequest): Promise<Plan> {
+  const [{ loadPlaybookById }, { validateParams }, { loadInventory }, { makePlan }, { drivers }] = await Promise.all([
+    import('../playbooks/load.js'),
+    import('../playbooks/params.js'),
+    import('../inventory/load.js'),
+    import('../plan/plan.js'),
+    import('../drivers/registry.js'),
+  ]);
+  const playbook = await loadPlaybookById(paths.playbooks, req.playbook);
+  const params = validateParams(playbook, req.params);
+  const inventory = await loadInventory(paths.inventory);
+  return makePlan({ playbook, params, inventory, drivers, allowLockout: req.allowLockout });
+}
+
+/**
+ * The journal writer's redactor learns every secret the run's devices reference before the run
+ * writes a line (not only those this process happened to resolve): from the plan in the journal,
+ * so a rollback in a fresh process without the inventory scrubs them too.
+ */
+export function withSecretsOf(executor: Executor, journal: JournalStore, redactor: Redactor): Executor {
+  const learn = async (runId: string) => {
+    const created = (await journal.find({ runId, types: ['run.created'] }))[0];
+    const plan = created?.data.plan as Plan | undefined;
+    if (plan) await learnSecrets(redactor, Object.values(plan.devices));
+  };
+  return {
+    kind: executor.kind,
+    async execute(runId, opts) {
+      await learn(runId);
+      return executor.execute(runId, opts);
+    },
+    async rollback(runId, opts) {
+      await learn(runId);
+      return executor.rollback(runId, opts);
+    },
+    close: () => executor.close(),
+  };
+}
+
+const learned = new WeakMap<Redactor, Set<string>>();
+
+async function learnSecrets(redactor: Redactor, devices: Device[]): Promise<void> {
+  const seen = learned.get(redactor) ?? new Set<string>();
+  learned.set(redactor, seen);
+  const fresh = devices.filter((d) => secretRefsOf(d).some((r) => !seen.has(r)));
+  if (!fresh.length) return;
+  for (const d of fresh) for (const r of secretRefsOf(d)) seen.add(r);
+  redactor.absorb(await redactorForDevices(fresh));
+}
