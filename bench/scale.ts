@@ -12,16 +12,17 @@ import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { planFromFiles } from '../src/cli/context.js';
+import { createApp } from '../src/app/app.js';
+import { planFromFiles } from '../src/app/open.js';
+import { resolvePaths } from '../src/cli/config.js';
+import { sqliteLeases } from '../src/coord/sqlite-leases.js';
 import { drivers } from '../src/drivers/registry.js';
-import { createEngine } from '../src/engine/engine.js';
-import type { SessionOpener } from '../src/engine/sessions.js';
+import { monotonicClock } from '../src/engine/clock.js';
+import { localExecutor } from '../src/engine/executors/local.js';
+import { WarmSessions } from '../src/engine/warm-sessions.js';
 import { openSqliteJournal } from '../src/journal/sqlite.js';
 import { resolveSecret } from '../src/secrets.js';
 import { openSession } from '../src/transports/connect.js';
-import type { Session } from '../src/transports/types.js';
-import { resolvePaths } from '../src/cli/config.js';
-import { monotonicClock } from '../src/engine/engine.js';
 import { root } from './lib/cli-run.js';
 import { median, printTable, stats } from './lib/table.js';
 
@@ -68,42 +69,26 @@ interface Sample {
   verifyMs: number;
 }
 
-/**
- * Sessions a worker near the devices would keep open between runs: opened once, handed to the
- * engine through its session opener, and not closed when a run ends.
- */
-class WarmSessions {
-  private readonly open = new Map<string, Promise<Session>>();
-  opener: SessionOpener = (device, transport, resolve) => {
-    let s = this.open.get(device.id);
-    if (!s) {
-      s = openSession(device, transport, resolve).then(keepOpen);
-      this.open.set(device.id, s);
-    }
-    return s;
-  };
-}
-
-/** The session with a close() that leaves it open (the run's end must not end a warm session). */
-function keepOpen(session: Session): Session {
-  return new Proxy(session, {
-    get(target, prop) {
-      if (prop === 'close') return async () => undefined;
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
-}
-
 async function contain(inventory: string, journal: string, warm?: WarmSessions): Promise<Sample> {
   const paths = resolvePaths({ inventory, journal, playbooks: join(root, 'bench', 'playbooks') });
   const triggerAt = monotonicClock();
   const plan = await planFromFiles(paths, { playbook: 'shut-access-ports', params: {} });
   const j = openSqliteJournal(paths.journal);
-  const engine = createEngine({ journal: j, drivers, openSession: warm?.opener ?? openSession, resolveSecret, clock: monotonicClock });
+  const leases = sqliteLeases(`${paths.journal}.leases`);
+  const executor = localExecutor({
+    journal: j,
+    leases,
+    drivers,
+    openSession,
+    resolveSecret,
+    clock: monotonicClock,
+    owner: 'bench',
+    ...(warm ? { sessions: () => warm.forRun() } : {}),
+  });
+  const app = createApp({ journal: j, leases, executor, planner: async () => plan, clock: monotonicClock });
   try {
     const planMs = monotonicClock() - triggerAt;
-    const r = await engine.run(plan, { trigger: { kind: 'test', by: 'bench' }, triggerAt });
+    const r = await app.run(plan, { trigger: { kind: 'test', by: 'bench' }, triggerAt });
     if (r.state !== 'contained') throw new Error(`run ended ${r.state}: ${JSON.stringify(r.notDone.slice(0, 3))}`);
     // Where the time went: planning, then the stage's phases as the journal timed them.
     const entries = await j.entries(r.runId);
@@ -111,10 +96,19 @@ async function contain(inventory: string, journal: string, warm?: WarmSessions):
     const prepareMs = Number(entries.find((e) => e.type === 'stage.prepared')!.data.ms);
     const strikeMs = at('stage.struck') - at('stage.prepared');
     const verifyMs = Date.parse(entries.filter((e) => e.type === 'run.state').at(-1)!.ts) - at('stage.struck');
-    const rb = await engine.rollback(r.runId, { by: 'bench' });
+    const rb = await app.rollback(r.runId, { by: 'bench' });
     if (rb.state !== 'rolled-back') throw new Error(`rollback ended ${rb.state}`);
-    return { ttc: r.timeToContainMs, skew: Math.max(...r.cutSkewMs), actions: r.actions.length, planMs, prepareMs, strikeMs, verifyMs };
+    return {
+      ttc: r.timeToContainMs ?? Number.NaN,
+      skew: Math.max(...r.cutSkewMs),
+      actions: r.actions.length,
+      planMs,
+      prepareMs,
+      strikeMs,
+      verifyMs,
+    };
   } finally {
+    await leases.close();
     await j.close();
   }
 }
@@ -139,7 +133,7 @@ async function main(): Promise<void> {
     const all: Sample[] = [];
     for (let i = 0; i < 3; i++) all.push(await contain(up.inventory, join(dir, 'all.db')));
     // The same with sessions kept open between runs, as workers near the devices would keep them.
-    const warm = new WarmSessions();
+    const warm = new WarmSessions(openSession, resolveSecret, { clock: monotonicClock, maxSessions: devices + 10 });
     const warmSingle: Sample[] = [];
     for (let i = 0; i < 5; i++) warmSingle.push(await contain(one, join(dir, 'one.db'), warm));
     const warmAll: Sample[] = [];

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { drivers } from '../src/drivers/registry.js';
-import { createEngine, monotonicClock } from '../src/engine/engine.js';
+import { createEngine } from './helpers/engine.js';
 import { loadInventory } from '../src/inventory/load.js';
 import { openSqliteJournal } from '../src/journal/sqlite.js';
 import type { JournalStore } from '../src/journal/types.js';
@@ -64,7 +64,7 @@ async function shutAccessPorts() {
   const inventory = await loadInventory(net.inventoryDir);
   const plan = makePlan({ playbook, params: {}, inventory, drivers });
   expect(plan.errors).toEqual([]);
-  const engine = createEngine({ journal, drivers, openSession, resolveSecret, clock: monotonicClock });
+  const engine = createEngine({ journal, drivers, openSession, resolveSecret });
   const result = await engine.run(plan, { trigger: { kind: 'test', by: 'engine-batch' } });
   const applied = (await journal.entries(result.runId)).filter((e) => e.type === 'action.applied').map((e) => e.data.output);
   return { result, applied, configures: sw().received!().filter((l) => l === 'configure terminal').length };

@@ -7,7 +7,7 @@ import type { Action } from '../src/actions.js';
 import { aristaEos, EOS_PLATFORM } from '../src/drivers/arista-eos.js';
 import type { ActionContext } from '../src/drivers/driver.js';
 import { drivers, getDriver } from '../src/drivers/registry.js';
-import { createEngine, monotonicClock } from '../src/engine/engine.js';
+import { createEngine } from './helpers/engine.js';
 import { CommandRejected, DeviceTimeout, DeviceUnreachable, HostKeyMismatch } from '../src/errors.js';
 import type { Device } from '../src/inventory/types.js';
 import { openSqliteJournal } from '../src/journal/sqlite.js';
@@ -463,7 +463,7 @@ describe('arista-eos applyAll: one stage on one device, one configure session, o
     const dir = await mkdtemp(join(tmpdir(), 'fb-eos-batch-'));
     const journal = openSqliteJournal(join(dir, 'journal.db'));
     try {
-      const engine = createEngine({ journal, drivers, openSession, resolveSecret, clock: monotonicClock });
+      const engine = createEngine({ journal, drivers, openSession, resolveSecret });
       const before = main.control.snapshot();
       const three = [batch()[0]!, ...batch().slice(2)];
       const r = await engine.run(planOf(device, three), { trigger: { kind: 'test', by: 'vitest' } });

@@ -12,7 +12,7 @@ import type { RunningSim, SimDeviceSpec } from '../src/sim/types.js';
 import { openSession } from '../src/transports/connect.js';
 import type { SshSession } from '../src/transports/types.js';
 import { resolveSecret } from '../src/secrets.js';
-import { createEngine, monotonicClock } from '../src/engine/engine.js';
+import { createEngine } from './helpers/engine.js';
 import { openSqliteJournal } from '../src/journal/sqlite.js';
 import type { Plan } from '../src/plan/types.js';
 import { APPLYALL_PLAN, count, ctxOf, lazyControl, oneStagePlan, openSsh, received, simDevice } from './helpers/sim.js';
@@ -377,7 +377,7 @@ describe('aruba-aoscx applyAll: one configuration session for a stage', () => {
   it('through the engine: three actions in one stage strike in one session, all verified; rollback restores', async () => {
     const before = main.control.snapshot();
     const journal = openSqliteJournal(':memory:');
-    const engine = createEngine({ journal, drivers: { 'aruba-aoscx': arubaAoscx }, openSession, resolveSecret, clock: monotonicClock });
+    const engine = createEngine({ journal, drivers: { 'aruba-aoscx': arubaAoscx }, openSession, resolveSecret });
     try {
       const r = await engine.run(planOf(device, three), { trigger: { kind: 'test', by: 'vitest' } });
       expect(r.state, JSON.stringify(r.notDone)).toBe('contained');
@@ -400,7 +400,7 @@ describe('aruba-aoscx applyAll: one configuration session for a stage', () => {
   it('through the engine: a batch refused half-way is retried one by one, reading first, and ends verified', async () => {
     main.control.inject({ kind: 'reject', on: /^vlan access 999$/, once: true });
     const journal = openSqliteJournal(':memory:');
-    const engine = createEngine({ journal, drivers: { 'aruba-aoscx': arubaAoscx }, openSession, resolveSecret, clock: monotonicClock });
+    const engine = createEngine({ journal, drivers: { 'aruba-aoscx': arubaAoscx }, openSession, resolveSecret });
     try {
       const r = await engine.run(planOf(device, three), { trigger: { kind: 'test', by: 'vitest' } });
       expect(r.state, JSON.stringify(r.notDone)).toBe('contained');

@@ -12,7 +12,7 @@ import type { RunningSim, SimDeviceSpec } from '../src/sim/types.js';
 import { openSession } from '../src/transports/connect.js';
 import type { SshSession } from '../src/transports/types.js';
 import { resolveSecret } from '../src/secrets.js';
-import { createEngine, monotonicClock } from '../src/engine/engine.js';
+import { createEngine } from './helpers/engine.js';
 import { openSqliteJournal } from '../src/journal/sqlite.js';
 import type { Plan } from '../src/plan/types.js';
 import { APPLYALL_PLAN, count, ctxOf, lazyControl, oneStagePlan, openSsh, received, simDevice } from './helpers/sim.js';
@@ -348,7 +348,7 @@ describe('fortios applyAll: one config system interface block for a stage', () =
   const ourBlock = ['config system interface', 'edit "port5"', 'set status down', 'next', 'edit "port3"', 'set status down', 'end'];
   const engineFor = () => {
     const journal = openSqliteJournal(':memory:');
-    return { journal, engine: createEngine({ journal, drivers: { fortios }, openSession, resolveSecret, clock: monotonicClock }) };
+    return { journal, engine: createEngine({ journal, drivers: { fortios }, openSession, resolveSecret }) };
   };
   beforeAll(async () => {
     device = deviceFor(main);

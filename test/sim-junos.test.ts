@@ -7,7 +7,7 @@ import type { Action } from '../src/actions.js';
 import type { ActionContext } from '../src/drivers/driver.js';
 import { JUNOS, junos } from '../src/drivers/junos.js';
 import { drivers, getDriver } from '../src/drivers/registry.js';
-import { createEngine, monotonicClock } from '../src/engine/engine.js';
+import { createEngine } from './helpers/engine.js';
 import { CommandRejected, DeviceTimeout, DeviceUnreachable, HostKeyMismatch } from '../src/errors.js';
 import type { Device } from '../src/inventory/types.js';
 import { openSqliteJournal } from '../src/journal/sqlite.js';
@@ -515,7 +515,7 @@ describe('junos applyAll: one stage on one device, one private candidate, one co
     const dir = await mkdtemp(join(tmpdir(), 'fb-junos-batch-'));
     const journal = openSqliteJournal(join(dir, 'journal.db'));
     try {
-      const engine = createEngine({ journal, drivers, openSession, resolveSecret, clock: monotonicClock });
+      const engine = createEngine({ journal, drivers, openSession, resolveSecret });
       const before = main.control.snapshot();
       const plan = planOf(device, batch().slice(1));
       const r = await engine.run(plan, { trigger: { kind: 'test', by: 'vitest' } });
