@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { exportJsonl } from '../journal/export.js';
 import { formatEntries } from '../journal/format.js';
-import { openSqliteJournal } from '../journal/sqlite.js';
+import { openJournal } from '../journal/open.js';
+import { Redactor } from '../secrets.js';
 import type { JournalStore } from '../journal/types.js';
 
 const EXPORT_FORMATS = ['jsonl'] as const;
@@ -23,9 +24,11 @@ export function journalCommand(getJournalPath: () => string): Command {
 
   async function withStore<T>(fn: (store: JournalStore) => Promise<T>): Promise<T> {
     const file = getJournalPath();
+    const url = process.env.DATABASE_URL || undefined;
     // Reading commands must not create an empty journal where the operator expected one.
-    if (!existsSync(file)) fail(`no journal at ${file}`, 1, 'firebreak.noJournal');
-    const store = openSqliteJournal(file);
+    if (!url && !existsSync(file)) fail(`no journal at ${file}`, 1, 'firebreak.noJournal');
+    // Reads pass through the writer untouched; nothing is appended here.
+    const store = await openJournal({ url, file, schema: process.env.FIREBREAK_DATABASE_SCHEMA || undefined }, new Redactor());
     try {
       return await fn(store);
     } finally {

@@ -50,7 +50,7 @@ export async function holdRunLease(leases: Leases, runId: string, owner: string)
 }
 
 /** Device exclusion (invariant 5): one change session per device across runs, processes and hosts. */
-export const DEVICE_LEASE_TTL_MS = 10_000;
+export const DEVICE_LEASE_TTL_MS = 6_000;
 
 /** How long a run waits for another run to finish with a device before that device fails. */
 export const DEVICE_LEASE_WAIT_MS = 60_000;

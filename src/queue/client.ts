@@ -122,8 +122,8 @@ async function followUntil(
       if (state !== 'interrupted' || !job) return;
     }
     if (!moved && Date.now() - since > NO_WORKER_TIMEOUT_MS) {
-      const job = await queue.getJob(`${runId}.${op}`);
-      const waiting = job ? await job.getState() : 'unknown';
+      const job = await queue.getJob(`${runId}.${op}`).catch(() => undefined);
+      const waiting = job ? await job.getState().catch(() => 'unknown') : 'unknown';
       if (job && (waiting === 'waiting' || waiting === 'prioritized')) {
         await job.remove();
         if (op === 'execute')

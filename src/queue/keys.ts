@@ -45,10 +45,10 @@ export function goPattern(prefix: string): string {
  * device step decides from its intent and a fresh read). BullMQ's defaults (30 s) would leave a
  * network half cut for half a minute.
  */
-export const QUEUE_TUNING = { lockDuration: 2_000, stalledInterval: 1_000, maxStalledCount: 10 } as const;
+export const QUEUE_TUNING = { lockDuration: 4_000, stalledInterval: 1_000, maxStalledCount: 10 } as const;
 
 /** How long a stage waits for every device to be prepared before it strikes with those that are. */
-export const BARRIER_DEADLINE_MS = Number(process.env.FIREBREAK_BARRIER_DEADLINE_MS ?? 15_000);
+export const BARRIER_DEADLINE_MS = Number(process.env.FIREBREAK_BARRIER_DEADLINE_MS ?? 10_000);
 
 /** Barrier keys outlive any run that could still need them, then go. */
 export const BARRIER_TTL_S = 24 * 3600;

@@ -5,7 +5,10 @@ import type { DeviceOutcome } from '../engine/stage.js';
 import type { ActionResult } from '../engine/events.js';
 import type { JournalStore } from '../journal/types.js';
 import { coordinate } from './barrier.js';
-import { BARRIER_TTL_S, barrierKeys, type DeviceJob, deviceJobId } from './keys.js';
+import { BARRIER_DEADLINE_MS, BARRIER_TTL_S, barrierKeys, type DeviceJob, deviceJobId } from './keys.js';
+
+/** A device step no worker of its site has taken by then fails (the stage's others went at the barrier deadline). */
+const NO_SITE_WORKER_MS = BARRIER_DEADLINE_MS + 2_000;
 
 export interface QueueStageDeps {
   redis: Redis;
@@ -71,6 +74,7 @@ export async function runDeviceJobs(
     if (!b.stopped) await onGo(b);
   }
   const done = new Map<string, DoneRecord>();
+  const t0 = Date.now();
   let lastJobCheck = Date.now();
   for (;;) {
     const all = await deps.redis.hgetall(keys.done);
@@ -80,6 +84,13 @@ export async function runDeviceJobs(
       lastJobCheck = Date.now();
       for (const device of devices.filter((d) => !done.has(d))) {
         const job = await deps.queueFor(siteOf(device)).getJob(deviceJobId({ ...base, device }));
+        const waiting = job ? await job.getState() : undefined;
+        if (job && (waiting === 'waiting' || waiting === 'prioritized') && Date.now() - t0 > NO_SITE_WORKER_MS) {
+          // Nobody serves this device's site: the others went at the deadline; this one is recorded, not waited for.
+          await job.remove().catch(() => undefined);
+          done.set(device, { device, appliedAt: [], verifiedAt: [], error: `no worker for site ${siteOf(device)} took the step within ${NO_SITE_WORKER_MS} ms` });
+          continue;
+        }
         if (!job) {
           // Gone without a result: failed for good (its attempts or stalls used up).
           const again = await deps.redis.hget(keys.done, device);

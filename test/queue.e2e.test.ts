@@ -1,0 +1,173 @@
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createApp } from '../src/app/app.js';
+import { planFromFiles } from '../src/app/open.js';
+import { monotonicClock } from '../src/engine/clock.js';
+import { openSqliteStore } from '../src/journal/sqlite.js';
+import { connectQueue } from '../src/queue/client.js';
+import { type SimNetwork, startNetwork } from '../src/sim/network.js';
+import { simulators } from '../src/sim/registry.js';
+import { parseTopology } from '../src/sim/topology.js';
+import { startWorkerProcess, stopProcess } from './helpers/backends.js';
+import { cli, firebreak, json, repo } from './helpers/lab.js';
+import { freePort, type PrivateRedis, startPrivateRedis } from './helpers/services.js';
+
+/**
+ * The queue path under trouble, through the CLI and `firebreak worker` processes, on simulated
+ * switches and a private redis-server this file starts and stops (no root): Redis down (break-
+ * glass), Redis restarted mid-run, a site without a worker at the barrier.
+ */
+
+const PORTS = ['Gi1/0/1', 'Gi1/0/2', 'Gi1/0/3', 'Gi1/0/4'];
+const SITES = ['north', 'north', 'south'];
+
+function topology(latencyMs: number): string {
+  const lines = ['name: queue', `defaults: { latencyMs: ${latencyMs} }`, 'sites: [north, south]', 'devices:'];
+  SITES.forEach((site, i) =>
+    lines.push(
+      `  - id: sw${i}`,
+      '    family: cisco-ios',
+      `    site: ${site}`,
+      `    hostname: SW${i}`,
+      `    address: 127.44.2.${10 + i}`,
+      '    ports:',
+      ...PORTS.map((p) => `      "${p}": { roles: [access], mode: access, vlan: 10 }`),
+      '      "Gi1/0/48": { roles: [mgmt] }',
+      '    managementPath: { interfaces: ["Gi1/0/48"] }',
+    ),
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+let net: SimNetwork;
+let dir: string;
+let redis: PrivateRedis;
+let env: Record<string, string>;
+const workers: ChildProcess[] = [];
+const down = (i: number) => PORTS.map((p) => net.devices[i]!.control.snapshot().ports[p]!.adminUp === false);
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'fb-queue-'));
+  net = await startNetwork(parseTopology('queue.yaml', topology(60), { simulators }), {
+    dir: join(dir, 'sim'),
+    ports: { ssh: 10622, snmp: 10661 },
+  });
+  // AOF with fsync always, as production Redis for Firebreak must run: a restart keeps the jobs.
+  redis = await startPrivateRedis(dir, { aof: true });
+}, 60_000);
+afterAll(async () => {
+  for (const w of workers) await stopProcess(w);
+  await redis?.stop();
+  await net?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+let n = 0;
+beforeEach(async () => {
+  for (const w of workers.splice(0)) await stopProcess(w);
+  for (const d of net.devices) d.control.reset();
+  n++;
+  env = {
+    FIREBREAK_INVENTORY: net.inventoryDir,
+    FIREBREAK_PLAYBOOKS: join(repo, 'bench', 'playbooks'),
+    FIREBREAK_JOURNAL: join(dir, `journal-${n}.db`),
+    REDIS_URL: redis.url,
+    FIREBREAK_REDIS_PREFIX: `fbtest-queue-${n}`,
+    DATABASE_URL: '',
+  };
+});
+
+describe('the queue under trouble', () => {
+  it('Redis down: `firebreak run` contains through the local executor, says so loudly, and the journal records break-glass', async () => {
+    const r = await firebreak(['run', 'shut-access-ports', '--yes', '--json'], {
+      ...env,
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+    });
+    const result = json(r);
+    expect(result.state).toBe('contained');
+    expect(result.executor).toBe('local');
+    expect(result.breakGlass).toMatch(/queue unreachable .*ran in-process \(break-glass\)/);
+    expect(r.stderr).toMatch(/BREAK-GLASS/);
+    expect(SITES.every((_, i) => down(i).every(Boolean))).toBe(true);
+    const list = json(await firebreak(['runs', '--json'], env));
+    expect(list[0].executor).toBe('local (break-glass)');
+  });
+
+  it('a site without a worker does not hold the others past the barrier deadline: they strike, it is recorded late and not done', async () => {
+    workers.push(await startWorkerProcess({ ...env, FIREBREAK_BARRIER_DEADLINE_MS: '1500' }, ['--site', 'north']));
+    const r = await firebreak(['run', 'shut-access-ports', '--yes', '--json'], env);
+    const result = json(r);
+    expect(result.executor).toBe('queue');
+    expect(result.state, r.stderr).toBe('partial');
+    expect([down(0), down(1), down(2)]).toEqual([PORTS.map(() => true), PORTS.map(() => true), PORTS.map(() => false)]);
+    expect(new Set(result.notDone.map((a: { device: string }) => a.device))).toEqual(new Set(['sw2']));
+    const j = openSqliteStore(env.FIREBREAK_JOURNAL!);
+    try {
+      const barrier = (await j.find({ runId: result.runId, types: ['stage.barrier'] }))[0]!;
+      expect(barrier.data).toMatchObject({ ready: expect.arrayContaining(['sw0', 'sw1']), late: ['sw2'] });
+    } finally {
+      await j.close();
+    }
+    expect(json(await firebreak(['rollback', result.runId, '--json'], env)).state).toBe('rolled-back');
+    expect(down(0).some(Boolean)).toBe(false);
+  });
+
+  it('Redis gone after the client connected: enqueueing fails at once with a clear error, the run is failed, nothing changed', async () => {
+    const gone = await startPrivateRedis(dir);
+    const q = await connectQueue(gone.url, 'fbtest-enqueue');
+    if (!q.ok) throw new Error(q.error);
+    const journal = openSqliteStore(env.FIREBREAK_JOURNAL!);
+    const paths = { inventory: env.FIREBREAK_INVENTORY!, playbooks: env.FIREBREAK_PLAYBOOKS!, journal: env.FIREBREAK_JOURNAL! };
+    const executor = q.executor(journal);
+    const app = createApp({ journal, leases: q.leases, executor, planner: (req) => planFromFiles(paths, req), clock: monotonicClock });
+    try {
+      const plan = await app.preview({ playbook: 'shut-access-ports', params: {} });
+      await gone.stop();
+      const err = await app.run(plan, { trigger: { kind: 'test', by: 'vitest' } }).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error & { code?: string }).code).toBe('QUEUE_UNAVAILABLE');
+      expect((err as Error).message).toMatch(/cannot queue run r-.*nothing was changed \(run it in-process with --local\)/);
+      const [run] = await app.listRuns();
+      expect(run!.state).toBe('failed');
+      expect(SITES.every((_, i) => down(i).some(Boolean))).toBe(false);
+    } finally {
+      await app.close();
+      await journal.close();
+    }
+  });
+
+  it('Redis stopped for several seconds mid-run, then back: the run completes and every port is in its target state', async () => {
+    for (const d of net.devices) d.control.setLatency(150);
+    workers.push(await startWorkerProcess(env, ['--site', 'north', '--site', 'south']));
+    const client = spawn(process.execPath, [cli, 'run', 'shut-access-ports', '--yes', '--json'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    client.stdout!.on('data', (d) => (out += String(d)));
+    client.stderr!.on('data', (d) => (err += String(d)));
+    const exited = new Promise<number | null>((resolve) => client.once('exit', resolve));
+    // Stop Redis once the first intents are journaled (the devices are being changed).
+    for (const until = Date.now() + 20_000; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) {
+      const j = openSqliteStore(env.FIREBREAK_JOURNAL!);
+      const seen = await j.find({ types: ['action.intent'] }).catch(() => []);
+      await j.close();
+      if (seen.length) break;
+    }
+    const port = redis.port;
+    await redis.stop();
+    await new Promise((r) => setTimeout(r, 3_000));
+    redis = await startPrivateRedis(dir, { aof: true, port });
+    const code = await exited;
+    const result = JSON.parse(out);
+    expect(result.state, err).toBe('contained');
+    expect(code).toBe(0);
+    expect(SITES.every((_, i) => down(i).every(Boolean))).toBe(true);
+    for (const d of net.devices) d.control.setLatency(60);
+    expect(json(await firebreak(['rollback', result.runId, '--json'], env)).state).toBe('rolled-back');
+  });
+});
