@@ -1,19 +1,16 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { drivers } from '../src/drivers/registry.js';
-import { createEngine } from './helpers/engine.js';
+import { ALL_BACKENDS } from './helpers/backends.js';
+import { engineOn, type TestEngine } from './helpers/engine.js';
 import { loadInventory } from '../src/inventory/load.js';
-import { openSqliteJournal } from '../src/journal/sqlite.js';
-import type { JournalStore } from '../src/journal/types.js';
 import { makePlan } from '../src/plan/plan.js';
 import { loadPlaybook } from '../src/playbooks/load.js';
-import { resolveSecret } from '../src/secrets.js';
 import { type SimNetwork, startNetwork } from '../src/sim/network.js';
 import { simulators } from '../src/sim/registry.js';
 import { parseTopology } from '../src/sim/topology.js';
-import { openSession } from '../src/transports/connect.js';
 import { repo } from './helpers/lab.js';
 
 /**
@@ -41,7 +38,6 @@ devices:
 
 let dir: string;
 let net: SimNetwork;
-let journal: JournalStore;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fb-batch-'));
@@ -49,54 +45,87 @@ beforeAll(async () => {
     dir: join(dir, 'sim'),
     ports: { ssh: 10422, snmp: 10461 },
   });
-  journal = openSqliteJournal(join(dir, 'journal.db'));
 });
 afterAll(async () => {
-  await journal?.close();
   await net?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 const sw = () => net.devices[0]!.control;
 beforeEach(() => sw().reset());
 
-async function shutAccessPorts() {
+async function planShut() {
   const playbook = await loadPlaybook(join(repo, 'bench', 'playbooks', 'shut-access-ports.yaml'));
   const inventory = await loadInventory(net.inventoryDir);
   const plan = makePlan({ playbook, params: {}, inventory, drivers });
   expect(plan.errors).toEqual([]);
-  const engine = createEngine({ journal, drivers, openSession, resolveSecret });
-  const result = await engine.run(plan, { trigger: { kind: 'test', by: 'engine-batch' } });
-  const applied = (await journal.entries(result.runId)).filter((e) => e.type === 'action.applied').map((e) => e.data.output);
-  return { result, applied, configures: sw().received!().filter((l) => l === 'configure terminal').length };
+  return plan;
 }
 
-describe("a stage's changes on one device go out together", () => {
-  it('three ports shut in one configuration session; all verified on the device', async () => {
-    const { result, applied, configures } = await shutAccessPorts();
-    expect(result.state).toBe('contained');
-    expect(result.actions.map((a) => a.state)).toEqual(['verified', 'verified', 'verified']);
-    expect(configures).toBe(1);
-    expect(applied.filter((o) => o === '(applied together with a1)')).toHaveLength(2);
-    for (const p of ['Gi1/0/1', 'Gi1/0/2', 'Gi1/0/3']) expect(sw().snapshot().ports[p]!.adminUp).toBe(false);
+for (const { executor, store } of ALL_BACKENDS) {
+  describe(`the engine on a simulated switch (${executor} executor, ${store} journal)`, () => {
+    let engine: TestEngine;
+    beforeAll(async () => {
+      engine = await engineOn(executor, store, ['s']);
+    });
+    afterAll(async () => engine?.close());
+  // Each test starts with nothing held: what the last one contained is rolled back.
+  afterEach(async () => {
+    for (const r of await engine.app.listRuns())
+      if (r.state === 'contained' || r.state === 'partial') expect((await engine.rollback(r.runId)).state).toBe('rolled-back');
   });
 
-  it('a batch refused half-way falls back to one action at a time: what took effect is not sent again, the refusal is attributed', async () => {
-    sw().inject({ kind: 'reject', on: /^interface Gi1\/0\/2$/ });
-    const { result, applied, configures } = await shutAccessPorts();
-    expect(result.state).toBe('partial');
-    const [a1, a2, a3] = result.actions;
-    // Gi1/0/1 went down inside the refused batch: read first, found held, not sent again.
-    expect(a1!.state).toBe('verified');
-    expect(applied[0]).toBe('(held after an earlier attempt)');
-    expect(a2!.state).toBe('failed');
-    expect(a2!.error).toMatch(/% Invalid input detected/);
-    expect(a3!.state).toBe('verified');
-    const refused = (await journal.entries(result.runId)).find((e) => e.type === 'batch.refused')!;
-    expect(refused.data).toMatchObject({ device: 'sw1', actions: ['a1', 'a2', 'a3'], code: 'COMMAND_REJECTED' });
-    expect(refused.data.error).toMatch(/% Invalid input detected/);
-    // The batch, then Gi1/0/2 alone (refused each try), then Gi1/0/3 alone.
-    expect(configures).toBeGreaterThanOrEqual(3);
-    expect(sw().snapshot().ports['Gi1/0/2']!.adminUp).toBe(true);
-    expect(sw().snapshot().ports['Gi1/0/3']!.adminUp).toBe(false);
+    async function shutAccessPorts() {
+      const result = await engine.run(await planShut(), { trigger: { kind: 'test', by: 'engine-batch' } });
+      const applied = (await engine.journal.entries(result.runId)).filter((e) => e.type === 'action.applied').map((e) => e.data.output);
+      return { result, applied, configures: sw().received!().filter((l) => l === 'configure terminal').length };
+    }
+
+    it('three ports shut in one configuration session; all verified on the device', async () => {
+      const { result, applied, configures } = await shutAccessPorts();
+      expect(result.state).toBe('contained');
+      expect(result.actions.map((a) => a.state)).toEqual(['verified', 'verified', 'verified']);
+      expect(configures).toBe(1);
+      expect(applied.filter((o) => o === '(applied together with a1)')).toHaveLength(2);
+      for (const p of ['Gi1/0/1', 'Gi1/0/2', 'Gi1/0/3']) expect(sw().snapshot().ports[p]!.adminUp).toBe(false);
+    });
+
+    it('a batch refused half-way falls back to one action at a time: what took effect is not sent again, the refusal is attributed', async () => {
+      sw().inject({ kind: 'reject', on: /^interface Gi1\/0\/2$/ });
+      const { result, applied, configures } = await shutAccessPorts();
+      expect(result.state).toBe('partial');
+      const [a1, a2, a3] = result.actions;
+      // Gi1/0/1 went down inside the refused batch: read first, found held, not sent again.
+      expect(a1!.state).toBe('verified');
+      expect(applied[0]).toBe('(held after an earlier attempt)');
+      expect(a2!.state).toBe('failed');
+      expect(a2!.error).toMatch(/% Invalid input detected/);
+      expect(a3!.state).toBe('verified');
+      const refused = (await engine.journal.entries(result.runId)).find((e) => e.type === 'batch.refused')!;
+      expect(refused.data).toMatchObject({ device: 'sw1', actions: ['a1', 'a2', 'a3'], code: 'COMMAND_REJECTED' });
+      expect(refused.data.error).toMatch(/% Invalid input detected/);
+      // The batch, then Gi1/0/2 alone (refused each try), then Gi1/0/3 alone.
+      expect(configures).toBeGreaterThanOrEqual(3);
+      expect(sw().snapshot().ports['Gi1/0/2']!.adminUp).toBe(true);
+      expect(sw().snapshot().ports['Gi1/0/3']!.adminUp).toBe(false);
+    });
+
+    it('the same run twice: the second finds it done and holds it; rollback of the first keeps the ports down, of the second restores them', async () => {
+      const first = await engine.run(await planShut());
+      const second = await engine.run(await planShut());
+      expect(first.executor).toBe(executor);
+      expect([first.state, second.state]).toEqual(['contained', 'contained']);
+      expect(second.actions.map((a) => a.state)).toEqual(['already', 'already', 'already']);
+      const holds = await engine.app.holds();
+      expect(holds.map((h) => h.holders.map((x) => x.runId))).toEqual([0, 1, 2].map(() => [first.runId, second.runId]));
+      const rb1 = await engine.rollback(first.runId);
+      expect(rb1.actions.map((a) => a.state)).toEqual(['released', 'released', 'released']);
+      for (const p of ['Gi1/0/1', 'Gi1/0/2', 'Gi1/0/3']) expect(sw().snapshot().ports[p]!.adminUp).toBe(false);
+      const rb2 = await engine.rollback(second.runId);
+      expect(rb2.state).toBe('rolled-back');
+      expect(rb2.actions.map((a) => a.state)).toEqual(['reverted', 'reverted', 'reverted']);
+      for (const p of ['Gi1/0/1', 'Gi1/0/2', 'Gi1/0/3']) expect(sw().snapshot().ports[p]!.adminUp).toBe(true);
+      expect(await engine.app.holds()).toEqual([]);
+      expect((await engine.journal.verify()).ok).toBe(true);
+    });
   });
-});
+}

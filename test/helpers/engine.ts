@@ -9,29 +9,41 @@ import { monotonicClock } from '../../src/engine/clock.js';
 import type { RollbackResult, RunResult } from '../../src/engine/events.js';
 import { localExecutor } from '../../src/engine/executors/local.js';
 import type { SessionOpener } from '../../src/engine/sessions.js';
+import { openPostgresJournal } from '../../src/journal/postgres.js';
+import { openSqliteStore } from '../../src/journal/sqlite.js';
 import type { JournalStore } from '../../src/journal/types.js';
+import { journalWriter } from '../../src/journal/writer.js';
 import type { Plan } from '../../src/plan/types.js';
-import { resolveSecret } from '../../src/secrets.js';
+import { connectQueue } from '../../src/queue/client.js';
+import { type RunningWorker, startWorker } from '../../src/queue/worker.js';
+import { Redactor, resolveSecret } from '../../src/secrets.js';
 import { openSession as realOpenSession } from '../../src/transports/connect.js';
+import { dropPrefix } from './backends.js';
+import { freshSchema, pgUrl, redisUrl, testPrefix } from './services.js';
 
 /**
- * The application over a given journal with the local executor and its own lease file: what the
- * CLI builds, without files for the playbook and inventory (tests hand in plans they made).
+ * The application as the CLI builds it, over a journal and an executor of the test's choosing,
+ * without playbook and inventory files (tests hand in plans they made). `queue` runs a real
+ * worker in this process (BullMQ on Redis, its own key prefix) serving the plan's sites.
  */
 export interface TestEngine {
   app: App;
+  journal: JournalStore;
   run(plan: Plan, opts?: { trigger?: { kind: 'test'; by: string } }): Promise<RunResult>;
   rollback(runId: string, opts?: { by: string }): Promise<RollbackResult>;
   close(): Promise<void>;
 }
 
-export function createEngine(deps: {
+export interface EngineOptions {
   journal: JournalStore;
   drivers?: Record<string, Driver>;
   openSession?: SessionOpener;
   resolveSecret?: typeof resolveSecret;
   clock?: () => number;
-}): TestEngine {
+}
+
+/** The local executor over the given journal, with its own lease file. */
+export function createEngine(deps: EngineOptions): TestEngine {
   const dir = mkdtempSync(join(tmpdir(), 'fb-leases-'));
   const leases = sqliteLeases(join(dir, 'leases.db'));
   const executor = localExecutor({
@@ -43,22 +55,85 @@ export function createEngine(deps: {
     clock: deps.clock ?? monotonicClock,
     owner: 'vitest',
   });
-  const app = createApp({
-    journal: deps.journal,
+  return wrap(appOver(deps.journal, leases, executor), deps.journal, async () => {
+    await leases.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+/** Any executor over any store: what the engine tests run against, with the same assertions. */
+export async function engineOn(
+  executor: 'local' | 'queue',
+  store: 'sqlite' | 'postgres',
+  sites: string[],
+  deps: Omit<EngineOptions, 'journal'> = {},
+): Promise<TestEngine> {
+  const dir = mkdtempSync(join(tmpdir(), 'fb-engine-'));
+  const schema = store === 'postgres' ? freshSchema('fbtest_engine') : undefined;
+  const raw = schema ? await openPostgresJournal(pgUrl(), { schema: schema.schema }) : openSqliteStore(join(dir, 'journal.db'));
+  const journal = journalWriter(raw, new Redactor());
+  const cleanup = async () => {
+    await journal.close();
+    await schema?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  if (executor === 'local') {
+    const local = createEngine({ ...deps, journal });
+    return { ...local, close: async () => (await local.close(), await cleanup()) };
+  }
+  const prefix = testPrefix('engine');
+  let worker: RunningWorker | undefined;
+  try {
+    worker = await startWorker({
+      redisUrl: redisUrl(),
+      prefix,
+      sites,
+      coordinate: true,
+      journal,
+      drivers: deps.drivers ?? registry,
+      openSession: deps.openSession ?? realOpenSession,
+      resolveSecret: deps.resolveSecret ?? resolveSecret,
+      clock: deps.clock ?? monotonicClock,
+      owner: 'vitest-worker',
+    });
+    const q = await connectQueue(redisUrl(), prefix);
+    if (!q.ok) throw new Error(`queue: ${q.error}`);
+    const exec = q.executor(journal);
+    return wrap(appOver(journal, q.leases, exec), journal, async () => {
+      await exec.close();
+      await worker?.close();
+      await dropPrefix(prefix);
+      await cleanup();
+    });
+  } catch (err) {
+    await worker?.close();
+    await cleanup();
+    throw err;
+  }
+}
+
+function appOver(
+  journal: JournalStore,
+  leases: Parameters<typeof createApp>[0]['leases'],
+  executor: Parameters<typeof createApp>[0]['executor'],
+): App {
+  return createApp({
+    journal,
     leases,
     executor,
     planner: async () => {
       throw new Error('test engine: hand in a plan');
     },
-    clock: deps.clock ?? monotonicClock,
+    clock: monotonicClock,
   });
+}
+
+function wrap(app: App, journal: JournalStore, close: () => Promise<void>): TestEngine {
   return {
     app,
+    journal,
     run: (plan, opts) => app.run(plan, { trigger: opts?.trigger ?? { kind: 'test', by: 'vitest' } }),
     rollback: (runId, opts) => app.rollback(runId, { by: opts?.by ?? 'vitest' }),
-    async close() {
-      await leases.close();
-      rmSync(dir, { recursive: true, force: true });
-    },
+    close,
   };
 }
