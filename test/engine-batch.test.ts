@@ -68,11 +68,11 @@ for (const { executor, store } of ALL_BACKENDS) {
       engine = await engineOn(executor, store, ['s']);
     });
     afterAll(async () => engine?.close());
-  // Each test starts with nothing held: what the last one contained is rolled back.
-  afterEach(async () => {
-    for (const r of await engine.app.listRuns())
-      if (r.state === 'contained' || r.state === 'partial') expect((await engine.rollback(r.runId)).state).toBe('rolled-back');
-  });
+    // Each test starts with nothing held: what the last one contained is rolled back.
+    afterEach(async () => {
+      for (const r of await engine.app.listRuns())
+        if (r.state === 'contained' || r.state === 'partial') expect((await engine.rollback(r.runId)).state).toBe('rolled-back');
+    });
 
     async function shutAccessPorts() {
       const result = await engine.run(await planShut(), { trigger: { kind: 'test', by: 'engine-batch' } });

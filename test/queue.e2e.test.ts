@@ -27,7 +27,7 @@ const SITES = ['north', 'north', 'south'];
 
 function topology(latencyMs: number): string {
   const lines = ['name: queue', `defaults: { latencyMs: ${latencyMs} }`, 'sites: [north, south]', 'devices:'];
-  SITES.forEach((site, i) =>
+  for (const [i, site] of SITES.entries())
     lines.push(
       `  - id: sw${i}`,
       '    family: cisco-ios',
@@ -38,8 +38,7 @@ function topology(latencyMs: number): string {
       ...PORTS.map((p) => `      "${p}": { roles: [access], mode: access, vlan: 10 }`),
       '      "Gi1/0/48": { roles: [mgmt] }',
       '    managementPath: { interfaces: ["Gi1/0/48"] }',
-    ),
-  );
+    );
   return `${lines.join('\n')}\n`;
 }
 

@@ -88,7 +88,12 @@ export async function runDeviceJobs(
         if (job && (waiting === 'waiting' || waiting === 'prioritized') && Date.now() - t0 > NO_SITE_WORKER_MS) {
           // Nobody serves this device's site: the others went at the deadline; this one is recorded, not waited for.
           await job.remove().catch(() => undefined);
-          done.set(device, { device, appliedAt: [], verifiedAt: [], error: `no worker for site ${siteOf(device)} took the step within ${NO_SITE_WORKER_MS} ms` });
+          done.set(device, {
+            device,
+            appliedAt: [],
+            verifiedAt: [],
+            error: `no worker for site ${siteOf(device)} took the step within ${NO_SITE_WORKER_MS} ms`,
+          });
           continue;
         }
         if (!job) {

@@ -79,7 +79,13 @@ export async function engineOn(
   };
   if (executor === 'local') {
     const local = createEngine({ ...deps, journal });
-    return { ...local, close: async () => (await local.close(), await cleanup()) };
+    return {
+      ...local,
+      async close() {
+        await local.close();
+        await cleanup();
+      },
+    };
   }
   const prefix = testPrefix('engine');
   let worker: RunningWorker | undefined;
