@@ -318,7 +318,7 @@ describe.each(kinds)('$name journal store', (kind) => {
     const r = new Redactor();
     r.add(SECRET);
     const w = journalWriter(await store(), r);
-    const returned = await w.append('r1', 'action.failed', failure());
+    const returned = await w.append('r1', 'action.failed', { phase: 'apply', code: 'X', ...failure() });
     const [group] = await w.appendMany([
       { runId: 'r1', type: 'run.state', data: { state: 'failed', reason: `login with ${SECRET} refused` } },
     ]);

@@ -5,7 +5,7 @@ import type { ExecOptions, Executor } from '../engine/executor.js';
 import { ACTIVE_STATES, currentState, type RunState } from '../engine/lifecycle.js';
 import { runView } from '../engine/run-view.js';
 import { PlanInvalid, RunNotFound } from '../errors.js';
-import type { JournalEntry, JournalStore } from '../journal/types.js';
+import type { JournalEntry, Journal } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
 import { holdsInForce, type HoldRow } from './holds.js';
 import { detectInterrupted } from './interrupted.js';
@@ -49,7 +49,7 @@ export interface RunListItem {
 }
 
 export interface AppDeps {
-  journal: JournalStore;
+  journal: Journal;
   leases: Leases;
   executor: Executor;
   /** Playbook + params + inventory -> Plan (reads files; the API and console use the same). */
@@ -94,14 +94,14 @@ export function createApp(deps: AppDeps): App {
       const runId = req.runId ?? newRunId();
       await journal.append(runId, 'run.created', {
         plan,
-        trigger: req.trigger,
+        trigger: { ...req.trigger },
         triggerAt: req.triggerAt ?? deps.clock(),
         executor: deps.executor.kind,
         ...(req.idempotencyKey ? { idempotencyKey: req.idempotencyKey } : {}),
         ...(deps.breakGlass ? { breakGlass: deps.breakGlass } : {}),
       });
       for (const o of plan.overrides)
-        await journal.append(runId, 'lockout.overridden', { actionId: o.at, message: o.message, by: req.trigger.by });
+        await journal.append(runId, 'lockout.overridden', { actionId: o.at ?? '?', message: o.message, by: req.trigger.by });
       return { runId, created: true };
     },
     execute: (runId, opts = {}) => deps.executor.execute(runId, opts),

@@ -1,5 +1,5 @@
 import { HOLD_ENTRY_TYPES, holdTable } from '../engine/holds.js';
-import type { JournalStore } from '../journal/types.js';
+import type { Journal } from '../journal/types.js';
 
 export interface HoldRow {
   target: string;
@@ -11,7 +11,7 @@ export interface HoldRow {
 }
 
 /** Every target held by an active run, from the journal (`firebreak holds`). */
-export async function holdsInForce(journal: JournalStore): Promise<HoldRow[]> {
+export async function holdsInForce(journal: Journal): Promise<HoldRow[]> {
   const table = holdTable(await journal.find({ types: HOLD_ENTRY_TYPES }));
   return [...table.holders.entries()]
     .map(([target, hs]) => ({

@@ -4,7 +4,7 @@ import type { Device } from '../inventory/types.js';
 import type { Plan } from '../plan/types.js';
 import type { Executor } from '../engine/executor.js';
 import { defaultOwner } from '../engine/leases.js';
-import type { JournalStore } from '../journal/types.js';
+import type { Journal } from '../journal/types.js';
 import { Redactor, redactorForDevices, secretRefsOf } from '../secrets.js';
 import { type App, createApp, type PlanRequest } from './app.js';
 
@@ -31,7 +31,7 @@ export interface AppConfig {
   onBreakGlass?: (why: string) => void;
 }
 
-export async function openApp(cfg: AppConfig): Promise<App & { journal: JournalStore }> {
+export async function openApp(cfg: AppConfig): Promise<App & { journal: Journal }> {
   const [{ openJournal }, { drivers }, { openSession }, { resolveSecret }, { monotonicClock }] = await Promise.all([
     import('../journal/open.js'),
     import('../drivers/registry.js'),
@@ -98,7 +98,7 @@ export async function planFromFiles(paths: AppConfig['paths'], req: PlanRequest)
  * writes a line (not only those this process happened to resolve): from the plan in the journal,
  * so a rollback in a fresh process without the inventory scrubs them too.
  */
-export function withSecretsOf(executor: Executor, journal: JournalStore, redactor: Redactor): Executor {
+export function withSecretsOf(executor: Executor, journal: Journal, redactor: Redactor): Executor {
   const learn = async (runId: string) => {
     const created = (await journal.find({ runId, types: ['run.created'] }))[0];
     const plan = created?.data.plan as Plan | undefined;

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import type { App } from '../app/app.js';
-import type { JournalStore } from '../journal/types.js';
+import type { Journal } from '../journal/types.js';
 import { redactor } from '../secrets.js';
 import { resolvePaths } from './config.js';
 
@@ -8,7 +8,7 @@ import { resolvePaths } from './config.js';
 export async function cliApp(
   flags: { inventory?: string; playbooks?: string; journal?: string },
   opts: { local?: boolean; quiet?: boolean } = {},
-): Promise<App & { journal: JournalStore }> {
+): Promise<App & { journal: Journal }> {
   const { openApp } = await import('../app/open.js');
   return openApp({
     paths: resolvePaths(flags),

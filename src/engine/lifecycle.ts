@@ -1,5 +1,5 @@
 import { RunStateConflict } from '../errors.js';
-import type { JournalEntry, JournalStore } from '../journal/types.js';
+import type { JournalEntry, Journal } from '../journal/types.js';
 
 /**
  * The run lifecycle: every state a run can be in and, in one table, which state may follow which.
@@ -61,12 +61,7 @@ export function currentState(entries: readonly JournalEntry[]): RunState | undef
  * Journals a transition after checking it against the table and the journal's current state.
  * Returns the entry data written. Extra data (time to contain, reason, who) goes with it.
  */
-export async function transition(
-  journal: JournalStore,
-  runId: string,
-  to: RunState,
-  extra: Record<string, unknown> = {},
-): Promise<RunState> {
+export async function transition(journal: Journal, runId: string, to: RunState, extra: Record<string, unknown> = {}): Promise<RunState> {
   const from = currentState(await journal.find({ runId, types: ['run.created', 'run.state'] }));
   if (!from) throw new RunStateConflict(`run ${runId} is not in the journal`);
   if (!canTransition(from, to)) {

@@ -1,7 +1,7 @@
 import { type Action, describeAction } from '../actions.js';
 import type { ActionContext, Driver, State } from '../drivers/driver.js';
 import { errorCode, errorMessage, RunNotFound, UnknownDriver, VerifyMismatch } from '../errors.js';
-import type { JournalEntry, JournalStore } from '../journal/types.js';
+import type { JournalEntry, Journal } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
 import { withTimeout } from '../timeout.js';
 import type { ActionResult, EventSink, RollbackResult } from './events.js';
@@ -13,7 +13,7 @@ import type { DeviceLock } from './stage.js';
 import type { Leases } from '../coord/types.js';
 
 export interface RollbackEnv {
-  journal: JournalStore;
+  journal: Journal;
   leases: Leases;
   owner: string;
   drivers: Record<string, Driver>;
@@ -261,8 +261,8 @@ async function failed(
     device: item.device,
     target: item.target,
     inverse,
-    code: r.code,
-    error: r.error,
+    code: errorCode(err),
+    error: errorMessage(err),
     ...(after ? { after } : {}),
   });
   emit({ type: 'action', runId, ...r });

@@ -1,6 +1,6 @@
 import type { Leases } from '../coord/types.js';
 import { PlanInvalid, RunNotFound } from '../errors.js';
-import type { JournalStore } from '../journal/types.js';
+import type { Journal } from '../journal/types.js';
 import type { Plan, PlanStage } from '../plan/types.js';
 import type { EventSink, RunResult } from './events.js';
 import { currentState, transition } from './lifecycle.js';
@@ -34,7 +34,7 @@ export interface StageOutcome {
 export type StageRunner = (ctx: StageContext) => Promise<StageOutcome>;
 
 export interface RunEnv {
-  journal: JournalStore;
+  journal: Journal;
   leases: Leases;
   /** Who is executing (host:pid, worker id): shown as the run lease's owner. */
   owner: string;

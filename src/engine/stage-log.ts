@@ -1,4 +1,4 @@
-import type { EntryType, JournalStore } from '../journal/types.js';
+import type { EntryDataMap, EntryInput, EntryType, Journal } from '../journal/types.js';
 
 /**
  * Journal entries written in group commits: callers add entries, then `flush()`; every flush asked
@@ -8,18 +8,18 @@ import type { EntryType, JournalStore } from '../journal/types.js';
  * added before it are durable (write-ahead waits on it).
  */
 export class StageLog {
-  private items: { runId: string; type: EntryType; data: Record<string, unknown> }[] = [];
+  private items: EntryInput[] = [];
   private scheduled: Promise<void> | undefined;
   /** The write in progress: writes go one after another, so entries keep the order they were added in. */
   private tail: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly journal: JournalStore,
+    private readonly journal: Journal,
     private readonly runId: string,
   ) {}
 
-  add(type: EntryType, data: Record<string, unknown>): void {
-    this.items.push({ runId: this.runId, type, data });
+  add<T extends EntryType>(type: T, data: EntryDataMap[T]): void {
+    this.items.push({ runId: this.runId, type, data } as EntryInput);
   }
 
   flush(): Promise<void> {

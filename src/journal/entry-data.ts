@@ -21,10 +21,10 @@ export interface ActionRef {
   actionId: string;
 }
 
-interface ActionEntry {
+type ActionEntry = {
   actionId: string;
   device: string;
-}
+};
 
 interface DataShapes {
   /** The plan (src/plan/types.ts `Plan`, plain data) and its trigger; a rollback needs nothing else. */
@@ -97,4 +97,4 @@ interface DataShapes {
 }
 
 /** One data shape per EntryType (indexing DataShapes by every EntryType makes tsc fail when a type has none). */
-export type EntryDataMap = { [K in EntryType]: DataShapes[K] };
+export type EntryDataMap = { [K in EntryType]: DataShapes[K] & Record<string, unknown> };

@@ -2,7 +2,7 @@ import { ConfigInvalid } from '../errors.js';
 import { type Redactor, urlForDisplay } from '../secrets.js';
 import { openPostgresJournal, passwordOf } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
-import type { JournalStore } from './types.js';
+import type { Journal } from './types.js';
 import { journalWriter } from './writer.js';
 
 export interface JournalSpec {
@@ -20,7 +20,7 @@ export interface JournalSpec {
  * to `redactor` too. A URL of another kind is refused rather than silently falling back to a local
  * file: workers on several hosts must not each keep a journal of their own.
  */
-export async function openJournal(spec: JournalSpec, redactor: Redactor): Promise<JournalStore> {
+export async function openJournal(spec: JournalSpec, redactor: Redactor): Promise<Journal> {
   const url = spec.url?.trim();
   if (url) {
     if (!/^postgres(ql)?:\/\//i.test(url)) {

@@ -1,3 +1,4 @@
+import type { EntryDataMap } from './entry-data.js';
 /**
  * The journal: append-only, hash-chained entries. Every change is preceded by an
  * `action.intent` entry holding the observed pre-state and the inverse (write-ahead).
@@ -47,6 +48,9 @@ export type EntryType =
   | 'run.lease-lost';
 
 export type { EntryDataMap } from './entry-data.js';
+
+/** One entry to append: its type and the data shape that type takes. */
+export type EntryInput = { [K in EntryType]: { runId: string; type: K; data: EntryDataMap[K] } }[EntryType];
 
 export interface JournalEntry {
   seq: number;
@@ -106,4 +110,13 @@ export interface JournalStore {
   runs(): Promise<RunSummary[]>;
   verify(): Promise<VerifyReport>;
   close(): Promise<void>;
+}
+
+/**
+ * The journal as the engine, the application and the workers write it: a store behind the
+ * redacting writer (journal/writer.ts), every append typed by its entry type (EntryDataMap).
+ */
+export interface Journal extends Omit<JournalStore, 'append' | 'appendMany'> {
+  append<T extends EntryType>(runId: string, type: T, data: EntryDataMap[T]): Promise<JournalEntry>;
+  appendMany(items: EntryInput[]): Promise<JournalEntry[]>;
 }

@@ -1,13 +1,13 @@
 import type { Redactor } from '../secrets.js';
 import { toPlainJson } from './plain.js';
-import type { JournalStore } from './types.js';
+import type { Journal, JournalStore } from './types.js';
 
 /**
  * The one redaction step on the way into the journal (invariant 9): a JournalStore that scrubs
  * every entry's data with `redactor` before the store sees it, so what is hashed, stored and
  * replicated never held a secret. Reads pass through unchanged.
  */
-export function journalWriter(store: JournalStore, redactor: Redactor): JournalStore {
+export function journalWriter(store: JournalStore, redactor: Redactor): Journal {
   return {
     append: (runId, type, data) => store.append(runId, type, redactData(redactor, data)),
     appendMany: (items) => store.appendMany(items.map((i) => ({ runId: i.runId, type: i.type, data: redactData(redactor, i.data) }))),

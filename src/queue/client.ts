@@ -8,7 +8,7 @@ import type { Executor } from '../engine/executor.js';
 import { currentState, transition } from '../engine/lifecycle.js';
 import { runView } from '../engine/run-view.js';
 import { errorMessage, QueueUnavailable } from '../errors.js';
-import type { JournalStore } from '../journal/types.js';
+import type { Journal } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
 import { RUNS_QUEUE, type RunJob } from './keys.js';
 
@@ -17,7 +17,7 @@ export const ENQUEUE_TIMEOUT_MS = 2_000;
 /** A run no worker takes in this time is withdrawn (nothing was changed) and the caller told. */
 export const NO_WORKER_TIMEOUT_MS = Number(process.env.FIREBREAK_NO_WORKER_MS ?? 15_000);
 
-export type QueueConnection = { ok: false; error: string } | { ok: true; leases: Leases; executor(journal: JournalStore): Executor };
+export type QueueConnection = { ok: false; error: string } | { ok: true; leases: Leases; executor(journal: Journal): Executor };
 
 /** Connects to the queue when Redis answers within 1.5 s; otherwise says why (the caller goes break-glass). */
 export async function connectQueue(url: string, prefix = 'firebreak'): Promise<QueueConnection> {
@@ -43,7 +43,7 @@ export async function connectQueue(url: string, prefix = 'firebreak'): Promise<Q
   };
 }
 
-function queueExecutor(journal: JournalStore, queue: Queue<RunJob>, close: () => Promise<void>): Executor {
+function queueExecutor(journal: Journal, queue: Queue<RunJob>, close: () => Promise<void>): Executor {
   const enqueue = async (job: RunJob, runId: string) => {
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -97,13 +97,7 @@ const AT_REST: Record<RunJob['op'], string[]> = {
 };
 
 /** Tails the run's journal, turning entries into progress events, until the run is at rest. */
-async function followUntil(
-  journal: JournalStore,
-  queue: Queue<RunJob>,
-  runId: string,
-  op: RunJob['op'],
-  onEvent?: EventSink,
-): Promise<void> {
+async function followUntil(journal: Journal, queue: Queue<RunJob>, runId: string, op: RunJob['op'], onEvent?: EventSink): Promise<void> {
   const plan = (await journal.find({ runId, types: ['run.created'] }))[0]?.data.plan as Plan | undefined;
   let after = (await journal.find({ runId })).at(-1)?.seq ?? 0;
   const since = Date.now();

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { StageOutcome, StageRunner } from '../engine/run.js';
 import type { DeviceOutcome } from '../engine/stage.js';
 import type { ActionResult } from '../engine/events.js';
-import type { JournalStore } from '../journal/types.js';
+import type { Journal } from '../journal/types.js';
 import { coordinate } from './barrier.js';
 import { BARRIER_DEADLINE_MS, BARRIER_TTL_S, barrierKeys, type DeviceJob, deviceJobId } from './keys.js';
 
@@ -13,7 +13,7 @@ const NO_SITE_WORKER_MS = BARRIER_DEADLINE_MS + 2_000;
 export interface QueueStageDeps {
   redis: Redis;
   prefix: string;
-  journal: JournalStore;
+  journal: Journal;
   queueFor: (site: string) => Queue;
 }
 

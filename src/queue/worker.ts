@@ -12,7 +12,7 @@ import { StageLog } from '../engine/stage-log.js';
 import type { SessionOpener } from '../engine/sessions.js';
 import { WarmSessions } from '../engine/warm-sessions.js';
 import { RunNotFound } from '../errors.js';
-import type { JournalStore } from '../journal/types.js';
+import type { Journal } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
 import { type Redactor, redactorForDevices } from '../secrets.js';
 import type { SecretResolver } from '../transports/types.js';
@@ -27,7 +27,7 @@ export interface WorkerOptions {
   sites: string[];
   /** Also coordinate runs (the `runs` queue): any worker may, none needs to reach devices for it. */
   coordinate: boolean;
-  journal: JournalStore;
+  journal: Journal;
   drivers: Record<string, Driver>;
   openSession: SessionOpener;
   resolveSecret: SecretResolver;

@@ -1,6 +1,6 @@
 import type { Leases } from '../../coord/types.js';
 import type { Driver } from '../../drivers/driver.js';
-import type { JournalStore } from '../../journal/types.js';
+import type { Journal } from '../../journal/types.js';
 import type { PlannedAction } from '../../plan/types.js';
 import type { SecretResolver } from '../../transports/types.js';
 import { localBarrier } from '../barrier.js';
@@ -13,7 +13,7 @@ import { type DeviceOutcome, runDevice } from '../stage.js';
 import { StageLog } from '../stage-log.js';
 
 export interface LocalDeps {
-  journal: JournalStore;
+  journal: Journal;
   leases: Leases;
   drivers: Record<string, Driver>;
   openSession: SessionOpener;
