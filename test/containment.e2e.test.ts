@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { backend, BACKENDS } from './helpers/backends.js';
+import { servicesReady } from './helpers/services.js';
 import { describeLab, firebreak, json, linkUp, reach, resetLab, scratch, setLink, waitSwitchAgentAgrees } from './helpers/lab.js';
 
 /**
@@ -8,6 +9,7 @@ import { describeLab, firebreak, json, linkUp, reach, resetLab, scratch, setLink
  */
 for (const { executor, store } of BACKENDS) {
   const b = backend(executor, store);
+  if (!(await servicesReady({ redis: executor === 'queue', postgres: store === 'postgres' }))) continue;
   describeLab(`containment on the lab, proven by traffic (${b.name})`, () => {
     const s = scratch();
     const env = b.env({ FIREBREAK_INVENTORY: s.inventory, FIREBREAK_JOURNAL: s.journal });

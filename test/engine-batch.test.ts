@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { drivers } from '../src/drivers/registry.js';
 import { ALL_BACKENDS } from './helpers/backends.js';
+import { servicesReady } from './helpers/services.js';
 import { engineOn, type TestEngine } from './helpers/engine.js';
 import { loadInventory } from '../src/inventory/load.js';
 import { makePlan } from '../src/plan/plan.js';
@@ -62,6 +63,7 @@ async function planShut() {
 }
 
 for (const { executor, store } of ALL_BACKENDS) {
+  if (!(await servicesReady({ redis: executor === 'queue', postgres: store === 'postgres' }))) continue;
   describe(`the engine on a simulated switch (${executor} executor, ${store} journal)`, () => {
     let engine: TestEngine;
     beforeAll(async () => {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { type AddressInfo, createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { randomBytes } from 'node:crypto';
@@ -110,4 +110,32 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Whether what a backend needs is there: Redis for the queue executor, PostgreSQL for the
+ * postgres store, the redis-server program for tests that run their own. Missing: prints why and
+ * returns false (the caller skips); under CI=true throws, so CI never passes without them.
+ */
+export async function servicesReady(needs: { redis?: boolean; postgres?: boolean; redisServer?: boolean }): Promise<boolean> {
+  const missing: string[] = [];
+  if (needs.redis) {
+    const { redisReachable } = await import('../../src/coord/redis.js');
+    const r = await redisReachable(redisUrl(), 1500);
+    if (!r.ok) missing.push(`Redis not reachable at ${redisUrl()} (${r.error}); set REDIS_URL`);
+  }
+  if (needs.postgres) {
+    try {
+      await withPg((c) => c.query('SELECT 1'));
+    } catch (err) {
+      missing.push(`PostgreSQL not reachable at ${urlForDisplay(pgUrl())} (${(err as Error).message}); set DATABASE_URL`);
+    }
+  }
+  if (needs.redisServer && spawnSync('redis-server', ['--version']).error)
+    missing.push('redis-server is not installed (apt-get install redis-server)');
+  if (!missing.length) return true;
+  const why = missing.join('; ');
+  if (process.env.CI === 'true') throw new Error(`CI=true: ${why}`);
+  console.warn(`[skip] ${why} (.ci/run installs and starts them)`);
+  return false;
 }
