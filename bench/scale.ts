@@ -22,6 +22,7 @@ import { localExecutor } from '../src/engine/executors/local.js';
 import { WarmSessions } from '../src/engine/warm-sessions.js';
 import { openSqliteJournal } from '../src/journal/sqlite.js';
 import { resolveSecret } from '../src/secrets.js';
+import { accessSwitches } from '../src/sim/access-switches.js';
 import { openSession } from '../src/transports/connect.js';
 import { root } from './lib/cli-run.js';
 import { median, printTable, stats } from './lib/table.js';
@@ -31,32 +32,16 @@ const cli = join(root, 'dist', 'src', 'cli', 'main.js');
 const devices = Number(process.argv[2] ?? 200);
 const latencyMs = Number(process.argv[3] ?? 50);
 const family = process.argv[4] ?? 'cisco-ios';
-const PORTS: Record<string, string[]> = {
-  'cisco-ios': ['Gi1/0/1', 'Gi1/0/2', 'Gi1/0/3', 'Gi1/0/4', 'Gi1/0/48'],
-  'arista-eos': ['Ethernet1', 'Ethernet2', 'Ethernet3', 'Ethernet4', 'Management1'],
-  junos: ['ge-0/0/1', 'ge-0/0/2', 'ge-0/0/3', 'ge-0/0/4', 'me0'],
-  'aruba-aoscx': ['1/1/1', '1/1/2', '1/1/3', '1/1/4', '1/1/48'],
-};
-
 /** 200 access switches, four access ports each, on 127.40.x.y (a /16 of loopback of their own). */
 function topology(): string {
-  const ports = PORTS[family];
-  if (!ports) throw new Error(`no port names for ${family} (known: ${Object.keys(PORTS).join(', ')})`);
-  const lines = [`name: scale-${devices}`, `defaults: { latencyMs: ${latencyMs} }`, 'sites: [bench]', 'devices:'];
-  for (let i = 0; i < devices; i++) {
-    lines.push(
-      `  - id: sw${i}`,
-      `    family: ${family}`,
-      '    site: bench',
-      `    hostname: sw${i}`,
-      `    address: 127.40.${Math.floor(i / 200) + 1}.${(i % 200) + 10}`,
-      '    ports:',
-      ...ports.slice(0, 4).map((p) => `      "${p}": { roles: [access], mode: access, vlan: 10 }`),
-      `      "${ports[4]}": { roles: [mgmt] }`,
-      `    managementPath: { interfaces: ["${ports[4]}"] }`,
-    );
-  }
-  return `${lines.join('\n')}\n`;
+  return accessSwitches({
+    name: `scale-${devices}`,
+    count: devices,
+    sites: ['bench'],
+    latencyMs,
+    family,
+    address: (i) => `127.40.${Math.floor(i / 200) + 1}.${(i % 200) + 10}`,
+  });
 }
 
 interface Sample {

@@ -11,6 +11,7 @@ import { openSqliteStore } from '../src/journal/sqlite.js';
 import { connectQueue } from '../src/queue/client.js';
 import { type SimNetwork, startNetwork } from '../src/sim/network.js';
 import { simulators } from '../src/sim/registry.js';
+import { ACCESS_PORTS, accessSwitches } from '../src/sim/access-switches.js';
 import { parseTopology } from '../src/sim/topology.js';
 import { startWorkerProcess, stopProcess } from './helpers/backends.js';
 import { cli, firebreak, json, repo } from './helpers/lab.js';
@@ -22,25 +23,8 @@ import { freePort, type PrivateRedis, servicesReady, startPrivateRedis } from '.
  * glass), Redis restarted mid-run, a site without a worker at the barrier.
  */
 
-const PORTS = ['Gi1/0/1', 'Gi1/0/2', 'Gi1/0/3', 'Gi1/0/4'];
+const PORTS = ACCESS_PORTS['cisco-ios']!.access;
 const SITES = ['north', 'north', 'south'];
-
-function topology(latencyMs: number): string {
-  const lines = ['name: queue', `defaults: { latencyMs: ${latencyMs} }`, 'sites: [north, south]', 'devices:'];
-  for (const [i, site] of SITES.entries())
-    lines.push(
-      `  - id: sw${i}`,
-      '    family: cisco-ios',
-      `    site: ${site}`,
-      `    hostname: SW${i}`,
-      `    address: 127.44.2.${10 + i}`,
-      '    ports:',
-      ...PORTS.map((p) => `      "${p}": { roles: [access], mode: access, vlan: 10 }`),
-      '      "Gi1/0/48": { roles: [mgmt] }',
-      '    managementPath: { interfaces: ["Gi1/0/48"] }',
-    );
-  return `${lines.join('\n')}\n`;
-}
 
 let net: SimNetwork;
 let dir: string;
@@ -54,10 +38,17 @@ const haveRedis = await servicesReady({ redisServer: true });
 beforeAll(async () => {
   if (!haveRedis) return;
   dir = await mkdtemp(join(tmpdir(), 'fb-queue-'));
-  net = await startNetwork(parseTopology('queue.yaml', topology(60), { simulators }), {
-    dir: join(dir, 'sim'),
-    ports: { ssh: 10622, snmp: 10661 },
-  });
+  net = await startNetwork(
+    parseTopology(
+      'queue.yaml',
+      accessSwitches({ name: 'queue', count: SITES.length, sites: SITES, latencyMs: 60, address: (i) => `127.44.2.${10 + i}` }),
+      { simulators },
+    ),
+    {
+      dir: join(dir, 'sim'),
+      ports: { ssh: 10622, snmp: 10661 },
+    },
+  );
   // AOF with fsync always, as production Redis for Firebreak must run: a restart keeps the jobs.
   redis = await startPrivateRedis(dir, { aof: true });
 }, 60_000);
@@ -166,7 +157,7 @@ describe.skipIf(!haveRedis)('the queue under trouble', () => {
     redis = await startPrivateRedis(dir, { aof: true, port });
     const code = await exited;
     const result = JSON.parse(out);
-    expect(result.state, err).toBe('contained');
+    expect(result.state, `${JSON.stringify(result).slice(0, 1500)}\n${err.slice(-1500)}`).toBe('contained');
     expect(code).toBe(0);
     expect(SITES.every((_, i) => down(i).every(Boolean))).toBe(true);
     for (const d of net.devices) d.control.setLatency(60);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../src/journal/sqlite.js';
 import { type SimNetwork, startNetwork } from '../src/sim/network.js';
 import { simulators } from '../src/sim/registry.js';
+import { ACCESS_PORTS, accessSwitches } from '../src/sim/access-switches.js';
 import { parseTopology } from '../src/sim/topology.js';
 import { cli, firebreak, json, repo } from './helpers/lab.js';
 
@@ -17,24 +18,7 @@ import { cli, firebreak, json, repo } from './helpers/lab.js';
 
 const LATENCY_MS = 80;
 const SWITCHES = 3;
-const PORTS = ['Gi1/0/1', 'Gi1/0/2', 'Gi1/0/3', 'Gi1/0/4'];
-
-function topology(): string {
-  const lines = ['name: service', `defaults: { latencyMs: ${LATENCY_MS} }`, 'sites: [north]', 'devices:'];
-  for (let i = 0; i < SWITCHES; i++)
-    lines.push(
-      `  - id: sw${i}`,
-      '    family: cisco-ios',
-      '    site: north',
-      `    hostname: SW${i}`,
-      `    address: 127.44.1.${10 + i}`,
-      '    ports:',
-      ...PORTS.map((p) => `      "${p}": { roles: [access], mode: access, vlan: 10 }`),
-      '      "Gi1/0/48": { roles: [mgmt] }',
-      '    managementPath: { interfaces: ["Gi1/0/48"] }',
-    );
-  return `${lines.join('\n')}\n`;
-}
+const PORTS = ACCESS_PORTS['cisco-ios']!.access;
 
 let net: SimNetwork;
 let dir: string;
@@ -47,10 +31,17 @@ const journalOf = () => openSqliteStore(env.FIREBREAK_JOURNAL!);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fb-service-'));
-  net = await startNetwork(parseTopology('service.yaml', topology(), { simulators }), {
-    dir: join(dir, 'sim'),
-    ports: { ssh: 10522, snmp: 10561 },
-  });
+  net = await startNetwork(
+    parseTopology(
+      'service.yaml',
+      accessSwitches({ name: 'service', count: SWITCHES, sites: ['north'], latencyMs: LATENCY_MS, address: (i) => `127.44.1.${10 + i}` }),
+      { simulators },
+    ),
+    {
+      dir: join(dir, 'sim'),
+      ports: { ssh: 10522, snmp: 10561 },
+    },
+  );
   env = { FIREBREAK_INVENTORY: net.inventoryDir, FIREBREAK_PLAYBOOKS: playbooks, REDIS_URL: '', DATABASE_URL: '' };
 }, 60_000);
 afterAll(async () => {

@@ -3,6 +3,7 @@ import type { App } from '../app/app.js';
 import type { Journal } from '../journal/types.js';
 import { redactor } from '../secrets.js';
 import { resolvePaths } from './config.js';
+import { die } from './exit.js';
 
 /** The application as the CLI opens it: paths from flags and environment, REDIS_URL, DATABASE_URL. */
 export async function cliApp(
@@ -56,4 +57,27 @@ export function stopOnSignals(what: string): { signal: AbortSignal; dispose(): v
       process.off('SIGTERM', handler);
     },
   };
+}
+
+/**
+ * One CLI command's life with the application: open it, stop at a safe point on SIGINT/SIGTERM
+ * (when the command changes devices), close it whatever happens, print errors the CLI way.
+ */
+export async function withCliApp(
+  flags: { inventory?: string; playbooks?: string; journal?: string },
+  opts: { local?: boolean; stoppable?: 'run' | 'rollback' },
+  fn: (app: App & { journal: Journal }, stop: AbortSignal | undefined) => Promise<void>,
+): Promise<void> {
+  try {
+    const app = await cliApp(flags, { local: opts.local });
+    const stop = opts.stoppable ? stopOnSignals(opts.stoppable) : undefined;
+    try {
+      await fn(app, stop?.signal);
+    } finally {
+      stop?.dispose();
+      await app.close();
+    }
+  } catch (err) {
+    die(err);
+  }
 }

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import type { RunEvent } from '../engine/events.js';
 import { PlanInvalid } from '../errors.js';
 import { redactor } from '../secrets.js';
-import { cliApp, stopOnSignals, whoAmI } from './app.js';
+import { cliApp, stopOnSignals, whoAmI, withCliApp } from './app.js';
 import { collectParam, die, EXIT, exitCodeForState } from './exit.js';
 import { formatEvent, formatPlan, formatRollbackSummary, formatRunSummary } from './print.js';
 
@@ -94,22 +94,13 @@ export function rollbackCommand(): Command {
     .option('--local', 'run in this process even when REDIS_URL is set')
     .option('--reason <text>', 'why (recorded in the journal)')
     .option('--json', 'print a machine-readable result')
-    .action(async (runId: string, opts: Common & { reason?: string; local?: boolean }, cmd: Command) => {
-      try {
-        const app = await cliApp({ ...cmd.optsWithGlobals(), ...opts }, { local: opts.local });
-        const stop = stopOnSignals('rollback');
-        try {
-          const result = await app.rollback(runId, { by: whoAmI(), reason: opts.reason, onEvent: progress(opts.json), stop: stop.signal });
-          out(opts.json ? JSON.stringify(result, null, 2) : formatRollbackSummary(result));
-          process.exitCode = exitCodeForState(result.state);
-        } finally {
-          stop.dispose();
-          await app.close();
-        }
-      } catch (err) {
-        die(err);
-      }
-    });
+    .action((runId: string, opts: Common & { reason?: string; local?: boolean }, cmd: Command) =>
+      withCliApp({ ...cmd.optsWithGlobals(), ...opts }, { local: opts.local, stoppable: 'rollback' }, async (app, stop) => {
+        const result = await app.rollback(runId, { by: whoAmI(), reason: opts.reason, onEvent: progress(opts.json), stop });
+        out(opts.json ? JSON.stringify(result, null, 2) : formatRollbackSummary(result));
+        process.exitCode = exitCodeForState(result.state);
+      }),
+    );
 }
 
 /** Progress lines on a terminal; nothing but the final JSON with --json. */

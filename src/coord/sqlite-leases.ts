@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { acquireByPolling, checkTtl } from './acquire.js';
 import type { Attempt, Lease, LeaseHolder, Leases } from './types.js';
+import { SQLITE_BUSY_WAIT_MS, withWriteLock } from '../sqlite-busy.js';
 
 /**
  * Leases for the local executor: exclusion between processes on one host through one SQLite
@@ -118,20 +119,4 @@ export function sqliteLeases(file: string, opts: SqliteLeasesOptions = {}): Leas
 
 function holderOf(row: Row): LeaseHolder {
   return { owner: row.owner ?? '', token: row.fence, expiresAt: row.expires_at };
-}
-
-const SQLITE_BUSY_WAIT_MS = 5;
-
-/** Retries `fn` while another connection holds the write lock, yielding to the event loop between tries. */
-async function withWriteLock<T>(timeoutMs: number, fn: () => T): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let pause = 1; ; pause = Math.min(pause * 2, 8)) {
-    try {
-      return fn();
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if ((code !== 'SQLITE_BUSY' && code !== 'SQLITE_BUSY_SNAPSHOT') || Date.now() >= deadline) throw err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, pause));
-  }
 }

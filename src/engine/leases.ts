@@ -11,10 +11,7 @@ import type { DeviceLock } from './stage.js';
  */
 export const RUN_LEASE_TTL_MS = 5_000;
 
-export interface HeldRunLease {
-  signal: AbortSignal;
-  release(): Promise<void>;
-}
+export type HeldRunLease = DeviceLock;
 
 export function runLeaseKey(runId: string): string {
   return `run:${runId}`;
@@ -36,10 +33,35 @@ export async function holdRunLease(leases: Leases, runId: string, owner: string)
       `run ${runId} is being executed by ${h?.owner ?? 'another executor'} (its lease runs to ${h ? new Date(h.expiresAt).toISOString() : '?'})`,
     );
   }
-  const keep = keepLease(leases, lease, RUN_LEASE_TTL_MS, () => undefined);
+  return held(leases, lease, RUN_LEASE_TTL_MS);
+}
+
+/**
+ * A lease kept alive until released once; its signal aborts if it is lost meanwhile (a Redis
+ * outage longer than the ttl, a stalled process). `reacquire` takes it again when nobody else has
+ * in between, with a new fencing token: the holder may go on, and only then.
+ */
+function held(leases: Leases, first: Lease, ttlMs: number): DeviceLock {
+  let lease = first;
+  let keep = keepLease(leases, lease, ttlMs, () => undefined);
   let released = false;
   return {
-    signal: keep.signal,
+    get token() {
+      return lease.token;
+    },
+    get signal() {
+      return keep.signal;
+    },
+    async reacquire() {
+      if (released) return false;
+      if (!keep.signal.aborted) return true;
+      const again = await leases.tryAcquire(lease.key, lease.owner, ttlMs).catch(() => null);
+      if (!again) return false;
+      keep.stop();
+      lease = again;
+      keep = keepLease(leases, lease, ttlMs, () => undefined);
+      return true;
+    },
     async release() {
       if (released) return;
       released = true;
@@ -63,17 +85,6 @@ export function deviceLeaseKey(device: string): string {
 export function deviceLocker(leases: Leases, owner: string, waitMs = DEVICE_LEASE_WAIT_MS): (device: string) => Promise<DeviceLock> {
   return async (device) => {
     const lease = await leases.acquire(deviceLeaseKey(device), owner, DEVICE_LEASE_TTL_MS, waitMs);
-    const keep = keepLease(leases, lease, DEVICE_LEASE_TTL_MS, () => undefined);
-    let released = false;
-    return {
-      token: lease.token,
-      signal: keep.signal,
-      async release() {
-        if (released) return;
-        released = true;
-        keep.stop();
-        await leases.release(keep.current()).catch(() => undefined);
-      },
-    };
+    return held(leases, lease, DEVICE_LEASE_TTL_MS);
   };
 }

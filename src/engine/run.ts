@@ -72,7 +72,7 @@ export async function executeRun(env: RunEnv, runId: string, opts: ExecuteOption
     let contactAt: number | undefined;
     for (const stage of plan.stages) {
       if (stage.actionIds.every((id) => prior.get(id)?.done)) continue;
-      if (opts.stop?.aborted || lease.signal.aborted) break;
+      if (opts.stop?.aborted || (lease.signal.aborted && !(await lease.reacquire()))) break;
       emit({ type: 'stage', runId, stage: stage.index, name: stage.name, phase: 'prepare' });
       const out = await env.runStage({ runId, plan, stage, prior, emit, stop: opts.stop });
       if (out.contactAt !== undefined) contactAt = Math.min(contactAt ?? Number.POSITIVE_INFINITY, out.contactAt);
@@ -87,8 +87,9 @@ export async function executeRun(env: RunEnv, runId: string, opts: ExecuteOption
       }
     }
 
-    if (opts.stop?.aborted || lease.signal.aborted) {
-      const why = lease.signal.aborted ? 'the run lease was lost' : String(opts.stop?.reason ?? 'stop requested');
+    const leaseLost = lease.signal.aborted && !(await lease.reacquire());
+    if (opts.stop?.aborted || leaseLost) {
+      const why = leaseLost ? 'the run lease was lost to another executor' : String(opts.stop?.reason ?? 'stop requested');
       await transition(journal, runId, 'interrupted', { reason: `${why}; stopped at a safe point` });
       emit({ type: 'run', runId, state: 'interrupted' });
       return runView(runId, await journal.entries(runId));

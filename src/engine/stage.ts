@@ -22,9 +22,11 @@ import type { StageLog } from './stage-log.js';
  */
 
 export interface DeviceLock {
-  token: number;
-  /** Aborted when the lease was lost: the device must not be changed any more. */
-  signal: AbortSignal;
+  readonly token: number;
+  /** Aborted when the lease was lost: the device must not be changed until it is taken again. */
+  readonly signal: AbortSignal;
+  /** After a loss: takes the lease again if nobody else has in between (true: go on). */
+  reacquire(): Promise<boolean>;
   release(): Promise<void>;
 }
 
@@ -117,7 +119,8 @@ export async function runDevice(
     const go = await barrier.arrive(device);
     if (go === 'stop' || deps.stop?.aborted) return outcome;
     const toStrike = pending.filter((p) => !p.resumedHeld);
-    if (lock.signal.aborted) {
+    // A lease lost (Redis away longer than its ttl) is taken again if nobody else has: fencing.
+    if (lock.signal.aborted && !(await lock.reacquire())) {
       for (const p of toStrike) fail(deps, p.pa, 'apply', new LeaseLost(`lease on ${device} lost before the change: not sent`));
     } else if (toStrike.length) {
       await strike(deps, toStrike);

@@ -141,3 +141,25 @@ export function verifyChain(entries: readonly JournalEntry[], head?: ChainHead |
   }
   return problems;
 }
+
+/**
+ * A store's verify: its rows as read (a row whose data no longer parses counts as edited), the
+ * chain checked against itself and the head record.
+ */
+export function verifyRows<R extends { seq: number | string }>(
+  rows: readonly R[],
+  toEntry: (row: R) => JournalEntry,
+  head: ChainHead | null | undefined,
+): { ok: boolean; entries: number; problems: string[] } {
+  const entries: JournalEntry[] = [];
+  const problems: string[] = [];
+  for (const row of rows) {
+    try {
+      entries.push(toEntry(row));
+    } catch {
+      problems.push(`seq ${row.seq}: data is not valid JSON (entry was edited)`);
+    }
+  }
+  problems.push(...verifyChain(entries, head).map((p) => p.message));
+  return { ok: problems.length === 0, entries: rows.length, problems };
+}

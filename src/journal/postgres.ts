@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { ConfigInvalid, JournalCorrupt } from '../errors.js';
 import { urlForDisplay } from '../secrets.js';
-import { entryHashCanonical, verifyChain, type ChainHead } from './chain.js';
+import { entryHashCanonical, type ChainHead, verifyRows } from './chain.js';
 import { journalError } from './pg-errors.js';
 import { migrate, validSchemaName } from './pg-schema.js';
 import { encodeData, type EncodedData } from './plain.js';
@@ -196,17 +196,7 @@ export async function openPostgresJournal(url: string, opts: PostgresJournalOpti
         const first = h.rows[0];
         return { rows: r.rows, head: first ? ({ seq: Number(first.seq), hash: first.hash } satisfies ChainHead) : null };
       });
-      const entries: JournalEntry[] = [];
-      const problems: string[] = [];
-      for (const row of rows) {
-        try {
-          entries.push(toEntry(row));
-        } catch {
-          problems.push(`seq ${row.seq}: data is not valid JSON (entry was edited)`);
-        }
-      }
-      problems.push(...verifyChain(entries, head).map((p) => p.message));
-      return { ok: problems.length === 0, entries: rows.length, problems };
+      return verifyRows(rows, toEntry, head);
     },
     close() {
       closed ??= tail.then(() => pool.end());

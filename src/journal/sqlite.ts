@@ -3,12 +3,13 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { JournalCorrupt } from '../errors.js';
 import { redactor as processRedactor, type Redactor } from '../secrets.js';
-import { entryHashCanonical, verifyChain, type ChainHead } from './chain.js';
+import { entryHashCanonical, type ChainHead, verifyRows } from './chain.js';
 import { encodeData, type EncodedData } from './plain.js';
 import { findSql } from './query.js';
 import { runSummaries } from './runs.js';
 import type { EntryType, JournalEntry, JournalQuery, JournalStore, RunSummary, VerifyReport } from './types.js';
 import { journalWriter } from './writer.js';
+import { SQLITE_BUSY_WAIT_MS, withWriteLock } from '../sqlite-busy.js';
 
 /**
  * The embedded journal store: one SQLite file, WAL, fsync on every commit. Several processes
@@ -159,39 +160,13 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions = {}): Jo
     },
     async verify(): Promise<VerifyReport> {
       const { rows, head } = snapshot.deferred();
-      const entries: JournalEntry[] = [];
-      const problems: string[] = [];
-      for (const row of rows) {
-        try {
-          entries.push(toEntry(row));
-        } catch {
-          problems.push(`seq ${row.seq}: data is not valid JSON (entry was edited)`);
-        }
-      }
-      problems.push(...verifyChain(entries, head).map((p) => p.message));
-      return { ok: problems.length === 0, entries: rows.length, problems };
+      return verifyRows(rows, toEntry, head);
     },
     async close() {
       if (db.open) db.close();
     },
   };
   return store;
-}
-
-const SQLITE_BUSY_WAIT_MS = 5;
-
-/** Retries `fn` while another connection holds the write lock, yielding to the event loop between tries. */
-async function withWriteLock<T>(timeoutMs: number, fn: () => T): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let pause = 1; ; pause = Math.min(pause * 2, 8)) {
-    try {
-      return fn();
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if ((code !== 'SQLITE_BUSY' && code !== 'SQLITE_BUSY_SNAPSHOT') || Date.now() >= deadline) throw err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, pause));
-  }
 }
 
 function toEntry(row: EntryRow): JournalEntry {

@@ -32,6 +32,8 @@ export async function connectQueue(url: string, prefix = 'firebreak'): Promise<Q
   }
   const leases = redisLeases(redis, prefix);
   const queue = new Queue<RunJob>(RUNS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
+  // Connection trouble surfaces where it matters (enqueue errors, the journal); not as stack traces.
+  queue.on('error', () => undefined);
   return {
     ok: true,
     leases,

@@ -68,6 +68,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     const known = queues.get(site);
     if (known) return known;
     const q = new Queue(siteQueue(site), { connection: redis, prefix: o.prefix });
+    q.on('error', (e) => log(`queue ${siteQueue(site)}: ${e.message}`));
     queues.set(site, q);
     return q;
   };
@@ -165,7 +166,8 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         : executeRun(env, j.runId, { stop: stopping.signal }),
     );
     plans.delete(j.runId);
-    if (stopping.signal.aborted && view.state === 'interrupted') throw new Error(`worker ${o.owner} stopping: run ${j.runId} handed on`);
+    // Not finished (this worker stopping, its lease lost): the job is retried, and the retry resumes the run.
+    if (view.state === 'interrupted') throw new Error(`worker ${o.owner}: run ${j.runId} interrupted; handed on to be resumed`);
     return { state: view.state };
   };
 
