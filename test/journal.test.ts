@@ -415,7 +415,7 @@ describe('journal CLI', () => {
   async function run(args: string[]): Promise<{ out: string; err: string; exitCode: number }> {
     let out = '';
     let err = '';
-    const cmd = journalCommand(() => file)
+    const cmd = journalCommand(() => ({ file }))
       .exitOverride()
       .configureOutput({ writeOut: (s) => (out += s), writeErr: (s) => (err += s) });
     try {

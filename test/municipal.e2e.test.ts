@@ -8,7 +8,7 @@ import { simulators } from '../src/sim/registry.js';
 import { loadTopology } from '../src/sim/topology.js';
 import type { SimSnapshot } from '../src/sim/types.js';
 import { firebreak, json, repo } from './helpers/lab.js';
-import { cli } from './helpers/lab.js';
+import { cli, cliEnv } from './helpers/lab.js';
 import { spawn } from 'node:child_process';
 
 /**
@@ -159,7 +159,7 @@ describe('device-side auto-revert when Firebreak dies between apply and confirm'
     const journal = openSqliteJournal(env.FIREBREAK_JOURNAL!);
     const earlier = new Set((await journal.runs()).map((r) => r.runId));
     const child = spawn(process.execPath, [cli, 'run', 'shut-port-armed', '--param', 'port=ch-acc4:ge-0/0/1', '--yes', '--json'], {
-      env: { ...process.env, ...env, FIREBREAK_PLAYBOOKS: playbooks },
+      env: cliEnv({ ...env, FIREBREAK_PLAYBOOKS: playbooks }),
       stdio: 'ignore',
     });
     try {

@@ -14,7 +14,7 @@ import { simulators } from '../src/sim/registry.js';
 import { ACCESS_PORTS, accessSwitches } from '../src/sim/access-switches.js';
 import { parseTopology } from '../src/sim/topology.js';
 import { startWorkerProcess, stopProcess } from './helpers/backends.js';
-import { cli, firebreak, json, repo } from './helpers/lab.js';
+import { cli, cliEnv, firebreak, json, repo } from './helpers/lab.js';
 import { freePort, type PrivateRedis, servicesReady, startPrivateRedis } from './helpers/services.js';
 
 /**
@@ -136,7 +136,7 @@ describe.skipIf(!haveRedis)('the queue under trouble', () => {
     for (const d of net.devices) d.control.setLatency(150);
     workers.push(await startWorkerProcess(env, ['--site', 'north', '--site', 'south']));
     const client = spawn(process.execPath, [cli, 'run', 'shut-access-ports', '--yes', '--json'], {
-      env: { ...process.env, ...env },
+      env: cliEnv(env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

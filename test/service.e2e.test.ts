@@ -8,7 +8,7 @@ import { type SimNetwork, startNetwork } from '../src/sim/network.js';
 import { simulators } from '../src/sim/registry.js';
 import { ACCESS_PORTS, accessSwitches } from '../src/sim/access-switches.js';
 import { parseTopology } from '../src/sim/topology.js';
-import { cli, firebreak, json, repo } from './helpers/lab.js';
+import { cli, cliEnv, firebreak, json, repo } from './helpers/lab.js';
 
 /**
  * The service's findings, reproduced through the CLI as an operator would meet them, on simulated
@@ -55,7 +55,7 @@ beforeEach(() => {
 });
 
 function start(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += String(d)));

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { exportJsonl } from '../journal/export.js';
 import { formatEntries } from '../journal/format.js';
-import { openJournal } from '../journal/open.js';
+import { type JournalSpec, openJournal } from '../journal/open.js';
 import { Redactor } from '../secrets.js';
 import type { JournalStore } from '../journal/types.js';
 
@@ -16,19 +16,18 @@ export const EXIT_JOURNAL_PROBLEMS = 3;
  * command's configureOutput() (stdout/stderr by default), errors through its error(), so a
  * caller can capture both and use exitOverride().
  */
-export function journalCommand(getJournalPath: () => string): Command {
+export function journalCommand(getJournal: () => JournalSpec & { file: string }): Command {
   const journal = new Command('journal').description('read, verify and export the run journal');
   const out = (s: string) => journal.configureOutput().writeOut?.(s) ?? process.stdout.write(s);
   const fail = (message: string, exitCode: number, code: string): never =>
     journal.error(message.startsWith('error:') ? message : `error: ${message}`, { exitCode, code });
 
   async function withStore<T>(fn: (store: JournalStore) => Promise<T>): Promise<T> {
-    const file = getJournalPath();
-    const url = process.env.DATABASE_URL || undefined;
+    const spec = getJournal();
     // Reading commands must not create an empty journal where the operator expected one.
-    if (!url && !existsSync(file)) fail(`no journal at ${file}`, 1, 'firebreak.noJournal');
+    if (!spec.url && !existsSync(spec.file)) fail(`no journal at ${spec.file}`, 1, 'firebreak.noJournal');
     // Reads pass through the writer untouched; nothing is appended here.
-    const store = await openJournal({ url, file, schema: process.env.FIREBREAK_DATABASE_SCHEMA || undefined }, new Redactor());
+    const store = await openJournal(spec, new Redactor());
     try {
       return await fn(store);
     } finally {

@@ -34,7 +34,13 @@ program.addCommand(runCommand());
 program.addCommand(rollbackCommand());
 program.addCommand(runsCommand());
 program.addCommand(holdsCommand());
-program.addCommand(journalCommand(() => resolvePaths(program.opts()).journal));
+program.addCommand(
+  journalCommand(() => ({
+    file: resolvePaths(program.opts()).journal,
+    url: process.env.DATABASE_URL || undefined,
+    schema: process.env.FIREBREAK_DATABASE_SCHEMA || undefined,
+  })),
+);
 program.addCommand(labCommand());
 program.addCommand(simCommand());
 program.addCommand(workerCommand());

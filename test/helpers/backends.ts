@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { cli } from './lab.js';
+import { cli, cliEnv } from './lab.js';
 import { freshSchema, pgUrl, redisUrl, testPrefix } from './services.js';
 
 /**
@@ -63,7 +63,7 @@ export function backend(executor: 'local' | 'queue', store: 'sqlite' | 'postgres
 
 /** A `firebreak worker` child process, resolved once it says it is ready. */
 export async function startWorkerProcess(env: Record<string, string>, args: string[] = []): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [cli, 'worker', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, 'worker', ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d) => {
     err += String(d);

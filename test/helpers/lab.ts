@@ -33,10 +33,20 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * The environment of a CLI process a test starts: this process's, without the service settings
+ * (CI exports DATABASE_URL and REDIS_URL for the tests' own use; a CLI call gets them only when the
+ * test passes them, e.g. for the queue and PostgreSQL backends).
+ */
+export function cliEnv(env: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const { DATABASE_URL: _db, REDIS_URL: _redis, FIREBREAK_REDIS_PREFIX: _p, FIREBREAK_DATABASE_SCHEMA: _s, ...rest } = process.env;
+  return { ...rest, ...env };
+}
+
 /** Runs the built CLI as a fresh process (what an operator does), never throwing. */
 export async function firebreak(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   try {
-    const r = await run(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
+    const r = await run(process.execPath, [cli, ...args], { env: cliEnv(env), timeout: 60_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
