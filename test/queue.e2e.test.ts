@@ -132,6 +132,36 @@ describe.skipIf(!haveRedis)('the queue under trouble', () => {
     }
   });
 
+  it('a worker killed with -9 mid-run: the other takes its steps over from the journal and a fresh read; contained, each port shut once', async () => {
+    for (const d of net.devices) d.control.setLatency(150);
+    const a = await startWorkerProcess(env, ['--site', 'north', '--site', 'south']);
+    const b = await startWorkerProcess(env, ['--site', 'north', '--site', 'south']);
+    workers.push(a, b);
+    const client = spawn(process.execPath, [cli, 'run', 'shut-access-ports', '--yes', '--json'], {
+      env: cliEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    client.stdout!.on('data', (d) => (out += String(d)));
+    const exited = new Promise<number | null>((resolve) => client.once('exit', resolve));
+    await waitFor(env.FIREBREAK_JOURNAL!, 'action.intent');
+    a.kill('SIGKILL');
+    expect(await exited).toBe(0);
+    const result = JSON.parse(out);
+    expect(result.state).toBe('contained');
+    expect(SITES.every((_, i) => down(i).every(Boolean))).toBe(true);
+    // Taken over from the intent and a fresh read: no port got a second shutdown.
+    for (const d of net.devices) expect(d.control.received!().filter((l) => l === 'shutdown').length).toBeLessThanOrEqual(PORTS.length);
+    const j = openSqliteStore(env.FIREBREAK_JOURNAL!);
+    try {
+      expect((await j.verify()).ok).toBe(true);
+    } finally {
+      await j.close();
+    }
+    for (const d of net.devices) d.control.setLatency(60);
+    expect(json(await firebreak(['rollback', result.runId, '--json'], env)).state).toBe('rolled-back');
+  });
+
   it('Redis stopped for several seconds mid-run, then back: the run completes and every port is in its target state', async () => {
     for (const d of net.devices) d.control.setLatency(150);
     workers.push(await startWorkerProcess(env, ['--site', 'north', '--site', 'south']));
@@ -145,12 +175,7 @@ describe.skipIf(!haveRedis)('the queue under trouble', () => {
     client.stderr!.on('data', (d) => (err += String(d)));
     const exited = new Promise<number | null>((resolve) => client.once('exit', resolve));
     // Stop Redis once the first intents are journaled (the devices are being changed).
-    for (const until = Date.now() + 20_000; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) {
-      const j = openSqliteStore(env.FIREBREAK_JOURNAL!);
-      const seen = await j.find({ types: ['action.intent'] }).catch(() => []);
-      await j.close();
-      if (seen.length) break;
-    }
+    await waitFor(env.FIREBREAK_JOURNAL!, 'action.intent');
     const port = redis.port;
     await redis.stop();
     await new Promise((r) => setTimeout(r, 3_000));
@@ -164,3 +189,14 @@ describe.skipIf(!haveRedis)('the queue under trouble', () => {
     expect(json(await firebreak(['rollback', result.runId, '--json'], env)).state).toBe('rolled-back');
   });
 });
+
+/** Waits (bounded) until the journal holds an entry of `type`: the run reached that point. */
+async function waitFor(file: string, type: 'action.intent'): Promise<void> {
+  for (const until = Date.now() + 20_000; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) {
+    const j = openSqliteStore(file);
+    const seen = await j.find({ types: [type] }).catch(() => []);
+    await j.close();
+    if (seen.length) return;
+  }
+  throw new Error(`no ${type} in ${file} within 20 s`);
+}
