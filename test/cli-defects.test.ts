@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteJournal } from '../src/journal/sqlite.js';
 import { labState } from '../src/lab/status.js';
-import { cli, firebreak, isRoot, json } from './helpers/lab.js';
+import { cli, cliEnv, firebreak, isRoot, json } from './helpers/lab.js';
 
 /** Defects a new user hit (issue 6), each checked through the built CLI as an operator runs it. */
 
@@ -27,13 +27,11 @@ describe('output into a closed pipe', () => {
       Array.from({ length: 5000 }, (_, i) => ({ runId: 'run-1', type: 'run.created' as const, data: { i, note: 'x'.repeat(200) } })),
     );
     await store.close();
-    const r = await run('bash', [
-      '-c',
-      'set -o pipefail; "$0" "$1" --journal "$2" journal export | head -1; echo "pipeline=$?" >&2',
-      process.execPath,
-      cli,
-      file,
-    ]);
+    const r = await run(
+      'bash',
+      ['-c', 'set -o pipefail; "$0" "$1" --journal "$2" journal export | head -1; echo "pipeline=$?" >&2', process.execPath, cli, file],
+      { env: cliEnv() },
+    );
     expect(r.stderr).not.toMatch(/EPIPE|Error|\n\s+at /);
     expect(r.stderr.trim()).toBe('pipeline=141'); // 128 + SIGPIPE, as `yes | head -1` reports
     expect(JSON.parse(r.stdout)).toMatchObject({ seq: 1, runId: 'run-1', type: 'run.created' });
