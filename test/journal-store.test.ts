@@ -199,6 +199,10 @@ describe.each(kinds)('$name journal store', (kind) => {
     expect(await s.find({ limit: 0 })).toEqual([]);
     expect(await s.find({ afterSeq: 10 })).toEqual([]);
     expect((await s.find({ runId: 'r1', types: ['action.verified'] }))[0]).toEqual((await s.entries('r1'))[3]);
+    // By the device the entry's data names: a device's holds without reading every other device's.
+    expect(seqs(await s.find({ device: 'edge-fw' }))).toEqual([2, 3, 4, 7, 8, 9]);
+    expect(seqs(await s.find({ device: 'edge-fw', runId: 'r2', types: ['action.intent'] }))).toEqual([7]);
+    expect(await s.find({ device: "edge-fw' OR '1'='1" })).toEqual([]);
   });
 
   it('summarises runs and reopens where it left off', async () => {

@@ -15,7 +15,8 @@ export function workerCommand(): Command {
     .option('--site <name>', 'a site whose devices this worker reaches (repeatable; default: every site in the inventory)', collect, [])
     .option('--no-coordinate', 'take device steps only, do not coordinate runs')
     .option('--concurrency <n>', 'device steps at once', (v) => Number(v), 256)
-    .action(async (opts: { site: string[]; coordinate: boolean; concurrency: number }, cmd: Command) => {
+    .option('--max-sessions <n>', 'warm device sessions kept open between runs', (v) => Number(v), 1024)
+    .action(async (opts: { site: string[]; coordinate: boolean; concurrency: number; maxSessions: number }, cmd: Command) => {
       try {
         const redisUrl = process.env.REDIS_URL;
         if (!redisUrl) throw new ConfigInvalid('firebreak worker needs REDIS_URL (e.g. redis://127.0.0.1:6379)');
@@ -60,6 +61,7 @@ export function workerCommand(): Command {
           clock: monotonicClock,
           owner: defaultOwner('worker'),
           concurrency: opts.concurrency,
+          maxSessions: opts.maxSessions,
           redactor: scrub,
           log: (l) => process.stderr.write(`${redactor.text(l)}\n`),
         });

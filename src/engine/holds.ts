@@ -14,7 +14,9 @@ import type { EntryType, JournalEntry } from '../journal/types.js';
  * of the same target cannot both think the other still holds it.
  */
 
-export const HOLD_ENTRY_TYPES: EntryType[] = ['action.intent', 'action.already', 'action.reverted', 'hold.released', 'run.state'];
+/** The entries that take and let go of holds, per device (each names its `device`). */
+export const DEVICE_HOLD_TYPES: EntryType[] = ['action.intent', 'action.already', 'action.reverted', 'hold.released'];
+export const HOLD_ENTRY_TYPES: EntryType[] = [...DEVICE_HOLD_TYPES, 'run.state'];
 
 export function targetOf(device: string, action: Action): string {
   return `${device} / ${describeAction(action)}`;
@@ -49,8 +51,11 @@ export interface HoldTable {
 
 const key = (runId: string, actionId: string) => `${runId}/${actionId}`;
 
-/** Holds and open changes per target, from the journal entries of HOLD_ENTRY_TYPES (any order of runs, seq order). */
-export function holdTable(entries: readonly JournalEntry[]): HoldTable {
+/**
+ * Holds and open changes per target, from the journal entries of HOLD_ENTRY_TYPES (any order of
+ * runs, seq order), or of DEVICE_HOLD_TYPES for one device with the runs already rolled back given.
+ */
+export function holdTable(entries: readonly JournalEntry[], rolledBack: ReadonlySet<string> = new Set()): HoldTable {
   const holders = new Map<string, Holder>();
   const changes = new Map<string, OpenChange & { target: string }>();
   for (const e of entries) {
@@ -92,6 +97,7 @@ export function holdTable(entries: readonly JournalEntry[]): HoldTable {
     }
   }
   const table: HoldTable = { holders: new Map(), changes: new Map() };
+  for (const [k, h] of holders) if (rolledBack.has(h.runId)) holders.delete(k);
   for (const h of holders.values()) table.holders.set(h.target, [...(table.holders.get(h.target) ?? []), h]);
   for (const c of changes.values()) table.changes.set(c.target, [...(table.changes.get(c.target) ?? []), c]);
   return table;

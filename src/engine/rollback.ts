@@ -5,7 +5,7 @@ import type { JournalEntry, Journal } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
 import { withTimeout } from '../timeout.js';
 import type { ActionResult, EventSink, RollbackResult } from './events.js';
-import { decideRelease, HOLD_ENTRY_TYPES, holdTable, type OpenChange, targetOf } from './holds.js';
+import { DEVICE_HOLD_TYPES, decideRelease, holdTable, type OpenChange, targetOf } from './holds.js';
 import { currentState, transition } from './lifecycle.js';
 import { holdRunLease } from './leases.js';
 import type { Sessions } from './sessions.js';
@@ -104,7 +104,8 @@ export async function revertDevice(
   env: Pick<RollbackEnv, 'journal' | 'drivers' | 'clock' | 'lockDevice'>,
   c: { runId: string; plan: Plan; stage: number; device: string; emit: EventSink; pool: Sessions },
 ): Promise<ActionResult[]> {
-  const items = openHolds(await env.journal.entries(c.runId), c.plan).filter((i) => i.stage === c.stage && i.device === c.device);
+  const mine = await env.journal.find({ runId: c.runId, device: c.device, types: [...DEVICE_HOLD_TYPES, 'action.confirmed'] });
+  const items = openHolds(mine, c.plan).filter((i) => i.stage === c.stage);
   const results: ActionResult[] = [];
   if (!items.length) return results;
   let lock: DeviceLock;
@@ -115,9 +116,13 @@ export async function revertDevice(
     return results;
   }
   try {
+    // Runs rolled back before holds were released one by one (older journals) hold nothing.
+    const rolledBack = new Set(
+      (await env.journal.find({ types: ['run.state'] })).filter((e) => e.data.state === 'rolled-back').map((e) => e.runId),
+    );
     for (const item of items) {
-      // Decided under the device's lease, from the journal as it is now.
-      const table = holdTable(await env.journal.find({ types: HOLD_ENTRY_TYPES }));
+      // Decided under the device's lease, from the journal as it is now: this device's holds only.
+      const table = holdTable(await env.journal.find({ device: c.device, types: DEVICE_HOLD_TYPES }), rolledBack);
       results.push(await releaseOne(env, c.pool, c.plan, c.runId, item, decideRelease(table, c.runId, item.actionId, item.target), c.emit));
     }
   } finally {

@@ -95,6 +95,19 @@ export async function executeRun(env: RunEnv, runId: string, opts: ExecuteOption
       return runView(runId, await journal.entries(runId));
     }
 
+    // Journaled but never decided (a queued step lost with its worker): not failed, not done. A
+    // fresh read decides them: the run is interrupted, and resuming it (a retry does) finishes it.
+    prior = priorFacts(await journal.entries(runId));
+    const undecided = plan.actions.filter((pa) => prior.get(pa.id)?.intent && !prior.get(pa.id)?.done);
+    if (undecided.length) {
+      const devices = [...new Set(undecided.map((pa) => pa.device))].join(', ');
+      await transition(journal, runId, 'interrupted', {
+        reason: `${undecided.length} journaled action(s) on ${devices} have no outcome (their step was lost); resume to decide them from a fresh read`,
+      });
+      emit({ type: 'run', runId, state: 'interrupted' });
+      return runView(runId, await journal.entries(runId));
+    }
+
     // Nothing is silently skipped (invariant 8): actions never reached are recorded as such.
     for (const pa of plan.actions) {
       if (prior.get(pa.id)?.done || prior.get(pa.id)?.intent) continue;

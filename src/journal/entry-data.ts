@@ -94,6 +94,8 @@ interface DataShapes {
   };
   /** The executor `owner` lost its lease (fencing `token`) on `device` (or the run's own) and stopped changing it. */
   'run.lease-lost': { device?: string; owner: string; token: number; error: string };
+  /** A queued device step vanished (no job, no result, no heartbeat for a while): its actions are undecided until resumed. */
+  'stage.step-lost': { stage: number; device: string; error: string };
 }
 
 /** One data shape per EntryType (indexing DataShapes by every EntryType makes tsc fail when a type has none). */

@@ -59,6 +59,8 @@ function summary(e: JournalEntry): string {
     }
     case 'run.lease-lost':
       return `lease of ${str(d.owner, '?')}${d.device ? ` on ${str(d.device)}` : ''} lost (token ${str(d.token, '?')}): ${str(d.error)}`;
+    case 'stage.step-lost':
+      return `stage ${str(d.stage)}: the step on ${str(d.device)} was lost: ${str(d.error)}`;
     case 'stage.struck':
       return `stage ${str(d.stage)} struck, cut skew ${str(d.cutSkewMs)} ms`;
     case 'action.intent':

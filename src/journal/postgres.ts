@@ -176,7 +176,7 @@ export async function openPostgresJournal(url: string, opts: PostgresJournalOpti
       return select('reading a run', `SELECT ${cols} FROM ${t.entries} WHERE run_id = $1 ORDER BY seq`, [runId]);
     },
     async find(query) {
-      const sql = findSql(query, t.entries, (n) => `$${n}`, cols);
+      const sql = findSql(query, t.entries, (n) => `$${n}`, cols, "(data::jsonb ->> 'device')");
       return sql ? select('finding entries', sql.sql, sql.params) : [];
     },
     all() {

@@ -10,6 +10,8 @@ export function findSql(
   table: string,
   placeholder: (n: number) => string,
   columns = '*',
+  /** The store's SQL for the `device` field of the entry data (data is JSON text in both stores). */
+  deviceExpr = "json_extract(data, '$.device')",
 ): { sql: string; params: unknown[] } | null {
   const where: string[] = [];
   const params: unknown[] = [];
@@ -22,6 +24,7 @@ export function findSql(
     if (!q.types.length) return null;
     where.push(`type IN (${[...new Set(q.types)].map(param).join(', ')})`);
   }
+  if (q.device !== undefined) where.push(`${deviceExpr} = ${param(q.device)}`);
   if (q.afterSeq !== undefined) where.push(`seq > ${param(wholeNumber(q.afterSeq, 'afterSeq'))}`);
   let limit = '';
   if (q.limit !== undefined) {

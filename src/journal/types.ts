@@ -24,6 +24,7 @@ import type { EntryDataMap } from './entry-data.js';
  *   action.revert-failed { actionId, device, inverse, code, error }
  *   rollback.finished  { state, reverted, failed }
  *   run.lease-lost     { device?, owner, token, error }   (the executor lost a device lease and stopped)
+ *   stage.step-lost    { stage, device, error }   (a queued device step vanished: no job, no result, no heartbeat)
  */
 export type EntryType =
   | 'run.created'
@@ -45,7 +46,8 @@ export type EntryType =
   | 'hold.released'
   | 'action.revert-failed'
   | 'rollback.finished'
-  | 'run.lease-lost';
+  | 'run.lease-lost'
+  | 'stage.step-lost';
 
 export type { EntryDataMap } from './entry-data.js';
 
@@ -86,6 +88,8 @@ export interface JournalQuery {
   afterSeq?: number;
   /** At most this many entries (the oldest that match). */
   limit?: number;
+  /** Only entries whose data names this device (`data.device`): a device's holds, its actions. */
+  device?: string;
 }
 
 /**

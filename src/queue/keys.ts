@@ -31,7 +31,14 @@ export function deviceJobId(j: DeviceJob): string {
 
 export function barrierKeys(prefix: string, runId: string, stage: number, op: DeviceJob['op'] = 'stage') {
   const base = `${prefix}:barrier:${runId}:${op}:${stage}`;
-  return { ready: `${base}:ready`, go: `${base}:go`, done: `${base}:done`, channel: `${prefix}:go:${runId}:${op}:${stage}` };
+  return {
+    ready: `${base}:ready`,
+    go: `${base}:go`,
+    done: `${base}:done`,
+    /** A running step's heartbeat: its job's data can vanish (Redis restarted empty) while it still works. */
+    alive: (device: string) => `${base}:alive:${device}`,
+    channel: `${prefix}:go:${runId}:${op}:${stage}`,
+  };
 }
 
 /** Where the barrier's "go" is announced; a worker subscribes to the pattern once. */
@@ -52,3 +59,7 @@ export const BARRIER_DEADLINE_MS = Number(process.env.FIREBREAK_BARRIER_DEADLINE
 
 /** Barrier keys outlive any run that could still need them, then go. */
 export const BARRIER_TTL_S = 24 * 3600;
+
+/** A device step renews its heartbeat this often; without job, result and heartbeat this long, it is lost. */
+export const STEP_HEARTBEAT_MS = 1_000;
+export const STEP_LOST_AFTER_MS = 5_000;

@@ -5,7 +5,7 @@ import type { DeviceOutcome } from '../engine/stage.js';
 import type { ActionResult } from '../engine/events.js';
 import type { Journal } from '../journal/types.js';
 import { coordinate } from './barrier.js';
-import { BARRIER_DEADLINE_MS, BARRIER_TTL_S, barrierKeys, type DeviceJob, deviceJobId } from './keys.js';
+import { BARRIER_DEADLINE_MS, BARRIER_TTL_S, barrierKeys, type DeviceJob, deviceJobId, STEP_LOST_AFTER_MS } from './keys.js';
 
 /** A device step no worker of its site has taken by then fails (the stage's others went at the barrier deadline). */
 const NO_SITE_WORKER_MS = BARRIER_DEADLINE_MS + 2_000;
@@ -74,6 +74,7 @@ export async function runDeviceJobs(
     if (!b.stopped) await onGo(b);
   }
   const done = new Map<string, DoneRecord>();
+  const missingSince = new Map<string, number>();
   const t0 = Date.now();
   let lastJobCheck = Date.now();
   for (;;) {
@@ -97,12 +98,23 @@ export async function runDeviceJobs(
           continue;
         }
         if (!job) {
-          // Gone without a result: failed for good (its attempts or stalls used up).
           const again = await deps.redis.hget(keys.done, device);
-          done.set(
-            device,
-            again ? (JSON.parse(again) as DoneRecord) : { device, appliedAt: [], verifiedAt: [], error: 'device job failed for good' },
-          );
+          if (again) {
+            done.set(device, JSON.parse(again) as DoneRecord);
+            continue;
+          }
+          // The job's data can vanish while its step still runs (Redis restarted empty): alive while it beats.
+          if (await deps.redis.exists(keys.alive(device))) {
+            missingSince.delete(device);
+            continue;
+          }
+          const since = missingSince.get(device) ?? Date.now();
+          missingSince.set(device, since);
+          if (Date.now() - since < STEP_LOST_AFTER_MS) continue;
+          // Lost (its worker died and its job is gone): what it journaled stays undecided until resumed.
+          const error = 'device step lost: its job, its result and its heartbeat are gone';
+          done.set(device, { device, appliedAt: [], verifiedAt: [], error });
+          await deps.journal.append(base.runId, 'stage.step-lost', { stage: base.stage, device, error });
         }
       }
       if (devices.every((d) => done.has(d))) break;

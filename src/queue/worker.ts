@@ -17,7 +17,17 @@ import type { Plan } from '../plan/types.js';
 import { type Redactor, redactorForDevices } from '../secrets.js';
 import type { SecretResolver } from '../transports/types.js';
 import { GoListener } from './barrier.js';
-import { BARRIER_TTL_S, barrierKeys, type DeviceJob, QUEUE_TUNING, RUNS_QUEUE, type RunJob, siteQueue } from './keys.js';
+import {
+  BARRIER_TTL_S,
+  barrierKeys,
+  type DeviceJob,
+  QUEUE_TUNING,
+  RUNS_QUEUE,
+  type RunJob,
+  STEP_HEARTBEAT_MS,
+  STEP_LOST_AFTER_MS,
+  siteQueue,
+} from './keys.js';
 import { queueStage, runDeviceJobs } from './stage.js';
 
 export interface WorkerOptions {
@@ -35,6 +45,8 @@ export interface WorkerOptions {
   owner: string;
   /** Device steps at once on this worker (different devices; one per device by lease). */
   concurrency?: number;
+  /** Warm device sessions kept open between runs (default 1024: at least this worker's devices). */
+  maxSessions?: number;
   /** The journal writer's redactor: learns the secrets of every plan this worker executes. */
   redactor?: Redactor;
   log?: (line: string) => void;
@@ -58,7 +70,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   const redis = connectRedis(o.redisUrl, { role: 'worker', onError: (e) => log(`redis: ${e.message}`) });
   const sub = connectRedis(o.redisUrl, { role: 'worker', onError: () => undefined });
   const leases = redisLeases(redis, o.prefix);
-  const warm = new WarmSessions(o.openSession, o.resolveSecret, { clock: o.clock });
+  const warm = new WarmSessions(o.openSession, o.resolveSecret, { clock: o.clock, maxSessions: o.maxSessions ?? 1024 });
   const go = new GoListener(redis, sub, o.prefix);
   await go.start();
   const lockDevice = deviceLocker(leases, o.owner);
@@ -113,6 +125,9 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     const plan = await planOf(j.runId);
     const sessions = warm.forRun();
     const keys = barrierKeys(o.prefix, j.runId, j.stage, j.op);
+    const beat = () => redis.set(keys.alive(j.device), o.owner, 'PX', STEP_LOST_AFTER_MS).catch(() => undefined);
+    await beat();
+    const heartbeat = setInterval(beat, STEP_HEARTBEAT_MS);
     try {
       let result: unknown;
       if (j.op === 'revert') {
@@ -123,7 +138,14 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
         result = { device: j.device, appliedAt: [], verifiedAt: [], reverted: result };
       } else {
         const actions = plan.actions.filter((a) => a.stage === j.stage && a.device === j.device);
-        const prior = priorFacts(await o.journal.entries(j.runId));
+        // Only this device's outcomes (not the whole run, plan included: 336 KB at 200 devices).
+        const prior = priorFacts(
+          await o.journal.find({
+            runId: j.runId,
+            device: j.device,
+            types: ['action.intent', 'action.verified', 'action.already', 'action.failed'],
+          }),
+        );
         const log = new StageLog(o.journal, j.runId);
         result = await runDevice(
           {
@@ -145,6 +167,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
       await redis.multi().hset(keys.done, j.device, JSON.stringify(result)).expire(keys.done, BARRIER_TTL_S).exec();
       return result;
     } finally {
+      clearInterval(heartbeat);
       await sessions.closeAll();
     }
   };
