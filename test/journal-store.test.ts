@@ -366,8 +366,32 @@ describe.skipIf(!pgUp)('postgres only', () => {
     const schema = fresh();
     await Promise.all([1, 2, 3].map(() => openOn(schema)));
     await openOn(schema);
-    const rows = await withPg((c) => c.query(`SELECT version FROM "${schema}".schema_migrations`));
-    expect(rows.rows).toEqual([{ version: 1 }]);
+    const rows = await withPg((c) => c.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`));
+    expect(rows.rows).toEqual([{ version: 1 }, { version: 2 }]);
+  });
+
+  it("migration 2 gives rows written before it their device, so a device's holds are found in old journals too", async () => {
+    const schema = fresh();
+    const s = await openOn(schema);
+    await s.append('r1', 'action.intent', {
+      actionId: 'a1',
+      device: 'fw',
+      action: { kind: 'host.block', address: '10.0.0.5' },
+      before: {},
+      inverse: null,
+    });
+    // As a version-1 journal would have it: no device column value, version 2 not applied yet.
+    await withPg(async (c) => {
+      await c.query(`ALTER TABLE "${schema}".entries DISABLE TRIGGER entries_no_change`);
+      await c.query(`UPDATE "${schema}".entries SET device = NULL`);
+      await c.query(`ALTER TABLE "${schema}".entries ENABLE TRIGGER entries_no_change`);
+      await c.query(`DROP INDEX "${schema}".entries_device`);
+      await c.query(`ALTER TABLE "${schema}".entries DROP COLUMN device`);
+      await c.query(`DELETE FROM "${schema}".schema_migrations WHERE version = 2`);
+    });
+    const again = await openOn(schema);
+    expect((await again.find({ device: 'fw' })).map((e) => e.seq)).toEqual([1]);
+    expect((await again.verify()).ok).toBe(true);
     await withPg((c) => c.query(`INSERT INTO "${schema}".schema_migrations (version, description) VALUES (99, 'from the future')`));
     await expect(openOn(schema)).rejects.toMatchObject({
       code: 'JOURNAL_CORRUPT',

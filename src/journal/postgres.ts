@@ -176,7 +176,7 @@ export async function openPostgresJournal(url: string, opts: PostgresJournalOpti
       return select('reading a run', `SELECT ${cols} FROM ${t.entries} WHERE run_id = $1 ORDER BY seq`, [runId]);
     },
     async find(query) {
-      const sql = findSql(query, t.entries, (n) => `$${n}`, cols, "(data::jsonb ->> 'device')");
+      const sql = findSql(query, t.entries, (n) => `$${n}`, cols, 'device');
       return sql ? select('finding entries', sql.sql, sql.params) : [];
     },
     all() {
@@ -227,10 +227,11 @@ function writeSql(t: { entries: string; head: string }, entries: JournalEntry[],
   const lit = pg.escapeLiteral;
   const last = entries[entries.length - 1]!;
   for (const e of entries) if (!Number.isSafeInteger(e.seq)) throw new JournalCorrupt(`journal seq ${e.seq} is not a safe integer`);
-  const rows = entries.map(
-    (e, k) => `(${e.seq}, ${lit(e.runId)}, ${lit(e.ts)}, ${lit(e.type)}, ${lit(items[k]!.data.json)}, ${lit(e.prevHash)}, ${lit(e.hash)})`,
-  );
-  return `INSERT INTO ${t.entries} (seq, run_id, ts, type, data, prev_hash, hash) VALUES ${rows.join(', ')};
+  const rows = entries.map((e, k) => {
+    const device = typeof e.data.device === 'string' ? lit(e.data.device) : 'NULL';
+    return `(${e.seq}, ${lit(e.runId)}, ${lit(e.ts)}, ${lit(e.type)}, ${lit(items[k]!.data.json)}, ${lit(e.prevHash)}, ${lit(e.hash)}, ${device})`;
+  });
+  return `INSERT INTO ${t.entries} (seq, run_id, ts, type, data, prev_hash, hash, device) VALUES ${rows.join(', ')};
 UPDATE ${t.head} SET seq = ${last.seq}, hash = ${lit(last.hash)} WHERE id = 1;
 COMMIT`;
 }

@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS entries (
   hash      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS entries_run_id ON entries (run_id, seq);
+-- A device's entries (its holds) without a full scan; the same expression find() uses.
+CREATE INDEX IF NOT EXISTS entries_device ON entries (json_extract(data, '$.device'), seq);
 CREATE INDEX IF NOT EXISTS entries_type ON entries (type, seq);
 CREATE TABLE IF NOT EXISTS head (
   id   INTEGER PRIMARY KEY CHECK (id = 1),

@@ -51,7 +51,16 @@ export class GoListener {
           };
           set.add(done as (g: GoSignal) => void);
           // The go key backs the message up: a message missed while Redis reconnected is still read.
-          const poll = setInterval(() => void this.readGo(keys.go).then((g) => g && done(g)), 250);
+          const poll = setInterval(() => {
+            // Still here: say so again (a Redis that restarted empty lost the first SADD).
+            void this.redis
+              .multi()
+              .sadd(keys.ready, device)
+              .expire(keys.ready, BARRIER_TTL_S)
+              .exec()
+              .catch(() => undefined);
+            void this.readGo(keys.go).then((g) => g && done(g));
+          }, 250);
           // Nobody said go in twice the deadline (the stage's coordinator died): change nothing.
           const limit = setTimeout(() => done(undefined), 2 * BARRIER_DEADLINE_MS);
         });

@@ -12,8 +12,8 @@ import type { Journal } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
 import { RUNS_QUEUE, type RunJob } from './keys.js';
 
-/** Enqueueing never hangs: Redis that does not take the job in this time is an error. */
-export const ENQUEUE_TIMEOUT_MS = 2_000;
+/** Enqueueing never hangs: Redis that does not take the job in this time is an error (journaled, answered within 2 s). */
+export const ENQUEUE_TIMEOUT_MS = 1_500;
 /** A run no worker takes in this time is withdrawn (nothing was changed) and the caller told. */
 export const NO_WORKER_TIMEOUT_MS = Number(process.env.FIREBREAK_NO_WORKER_MS ?? 15_000);
 
