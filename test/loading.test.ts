@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { InventoryInvalid, ParamInvalid, PlaybookInvalid } from '../src/errors.js';
+import { InventoryCache } from '../src/inventory/cache.js';
 import { loadInventory, loadInventoryFiles, parseInventory } from '../src/inventory/load.js';
 import { listPlaybooks, loadPlaybook, loadPlaybookById, loadPlaybooks } from '../src/playbooks/load.js';
 import { checkValue, validateParams, validateValue } from '../src/playbooks/params.js';
@@ -345,5 +346,28 @@ describe('parameter validation', () => {
     const pb = await loadPlaybookById(join(root, 'playbooks'), 'isolate-host');
     const raw = JSON.parse('{"address": 5, "__proto__": "x"}') as Record<string, string>;
     expect(() => validateParams(pb, raw)).toThrow(ParamInvalid);
+  });
+});
+
+describe('inventory cache (long-running processes)', () => {
+  it('parses once while the files are unchanged, again after an edit, and never serves an invalid edit', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fb-invcache-'));
+    try {
+      const shipped = join(dirname(fileURLToPath(import.meta.url)), '..', 'devices');
+      for (const f of await readdir(shipped)) await writeFile(join(dir, f), await readFile(join(shipped, f)));
+      const cache = new InventoryCache();
+      const first = await cache.load(dir);
+      expect(await cache.load(dir)).toBe(first);
+      const file = join(dir, 'edge-fw.yaml');
+      const text = await readFile(file, 'utf8');
+      await writeFile(file, text.replace(/^site: .*$/m, 'site: elsewhere'));
+      const edited = await cache.load(dir);
+      expect(edited).not.toBe(first);
+      expect(edited.devices.get('edge-fw')!.site).toBe('elsewhere');
+      await writeFile(file, `${text}\nbogus: [`);
+      await expect(cache.load(dir)).rejects.toBeInstanceOf(InventoryInvalid);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import type { Leases } from '../coord/types.js';
-import type { Device } from '../inventory/types.js';
+import type { Device, Inventory } from '../inventory/types.js';
 import type { Plan } from '../plan/types.js';
 import type { Executor } from '../engine/executor.js';
 import { defaultOwner } from '../engine/leases.js';
@@ -61,8 +61,10 @@ export async function openApp(cfg: AppConfig): Promise<App & { journal: Journal 
     const local = localExecutor({ journal, leases, drivers, openSession, resolveSecret, clock: monotonicClock, owner });
     executor = withSecretsOf(local, journal, redactor);
   }
+  const { InventoryCache } = await import('../inventory/cache.js');
+  const inventories = new InventoryCache();
   const planner = async (req: PlanRequest): Promise<Plan> => {
-    const plan = await planFromFiles(cfg.paths, req);
+    const plan = await planFromFiles(cfg.paths, req, inventories);
     await learnSecrets(redactor, Object.values(plan.devices));
     return plan;
   };
@@ -79,7 +81,11 @@ export async function openApp(cfg: AppConfig): Promise<App & { journal: Journal 
 }
 
 /** Playbook + params + inventory -> Plan, the same way for `plan`, `run`, the demo and the API. */
-export async function planFromFiles(paths: AppConfig['paths'], req: PlanRequest): Promise<Plan> {
+export async function planFromFiles(
+  paths: AppConfig['paths'],
+  req: PlanRequest,
+  inventories?: { load(dir: string): Promise<Inventory> },
+): Promise<Plan> {
   const [{ loadPlaybookById }, { validateParams }, { loadInventory }, { makePlan }, { drivers }] = await Promise.all([
     import('../playbooks/load.js'),
     import('../playbooks/params.js'),
@@ -89,7 +95,7 @@ export async function planFromFiles(paths: AppConfig['paths'], req: PlanRequest)
   ]);
   const playbook = await loadPlaybookById(paths.playbooks, req.playbook);
   const params = validateParams(playbook, req.params);
-  const inventory = await loadInventory(paths.inventory);
+  const inventory = await (inventories ? inventories.load(paths.inventory) : loadInventory(paths.inventory));
   return makePlan({ playbook, params, inventory, drivers, allowLockout: req.allowLockout });
 }
 

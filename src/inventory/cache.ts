@@ -1,0 +1,37 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadInventory } from './load.js';
+import type { Inventory } from './types.js';
+
+/**
+ * The inventory as a long-running process (a worker, the API server, a bench) plans against it:
+ * read every time, parsed only when a file changed. Reading 200 device files costs a few ms,
+ * validating them ~100 ms: on the path from "contain!" to the first device, that is worth keeping.
+ * Keyed by the files' names and contents, so an edit is seen at the next plan.
+ */
+export class InventoryCache {
+  private last: { dir: string; key: string; inventory: Inventory } | undefined;
+
+  async load(dir: string): Promise<Inventory> {
+    const key = await contentKey(dir).catch(() => undefined);
+    if (key && this.last?.dir === dir && this.last.key === key) return this.last.inventory;
+    const inventory = await loadInventory(dir);
+    if (key) this.last = { dir, key, inventory };
+    return inventory;
+  }
+}
+
+async function contentKey(dir: string): Promise<string> {
+  const names = (await readdir(dir, { withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => e.name)
+    .sort();
+  const h = createHash('sha256');
+  for (const n of names)
+    h.update(n)
+      .update('\0')
+      .update(await readFile(join(dir, n)))
+      .update('\0');
+  return h.digest('hex');
+}
