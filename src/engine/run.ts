@@ -6,7 +6,7 @@ import type { EventSink, RunResult } from './events.js';
 import { currentState, transition } from './lifecycle.js';
 import { holdRunLease } from './leases.js';
 import { runView } from './run-view.js';
-import { type Prior, priorFacts, round } from './stage.js';
+import { PRIOR_TYPES, type Prior, priorFacts, round } from './stage.js';
 
 /**
  * The run, whichever executor carries it: stages in order, each a coordinated cut; the failure
@@ -79,7 +79,7 @@ export async function executeRun(env: RunEnv, runId: string, opts: ExecuteOption
       const cutSkewMs = out.appliedAt.length ? round(Math.max(...out.appliedAt) - Math.min(...out.appliedAt)) : 0;
       await journal.append(runId, 'stage.struck', { stage: stage.index, cutSkewMs, applied: out.appliedAt.length });
       emit({ type: 'stage', runId, stage: stage.index, name: stage.name, phase: 'done', cutSkewMs });
-      prior = priorFacts(await journal.entries(runId));
+      prior = priorFacts(await journal.find({ runId, types: PRIOR_TYPES }));
       const failed = stage.actionIds.some((id) => prior.get(id)?.done === 'failed');
       if (failed && plan.policy.onFailure !== 'continue') {
         stoppedBy = plan.policy.onFailure;
@@ -97,7 +97,7 @@ export async function executeRun(env: RunEnv, runId: string, opts: ExecuteOption
 
     // Journaled but never decided (a queued step lost with its worker): not failed, not done. A
     // fresh read decides them: the run is interrupted, and resuming it (a retry does) finishes it.
-    prior = priorFacts(await journal.entries(runId));
+    prior = priorFacts(await journal.find({ runId, types: PRIOR_TYPES }));
     const undecided = plan.actions.filter((pa) => prior.get(pa.id)?.intent && !prior.get(pa.id)?.done);
     if (undecided.length) {
       const devices = [...new Set(undecided.map((pa) => pa.device))].join(', ');

@@ -1,7 +1,7 @@
 import { describeAction } from '../actions.js';
 import type { ActionContext, Driver, State } from '../drivers/driver.js';
 import { DeviceTimeout, DeviceUnreachable, errorCode, errorMessage, LeaseLost, VerifyMismatch } from '../errors.js';
-import type { JournalEntry } from '../journal/types.js';
+import type { EntryType, JournalEntry } from '../journal/types.js';
 import type { Plan, PlannedAction } from '../plan/types.js';
 import { withTimeout } from '../timeout.js';
 import type { Session } from '../transports/types.js';
@@ -73,6 +73,9 @@ interface Pending {
   appliedAt?: number;
   output?: string;
 }
+
+/** The entry types priorFacts reads: a caller need not fetch the rest (the plan is large). */
+export const PRIOR_TYPES: EntryType[] = ['action.intent', 'action.verified', 'action.already', 'action.failed'];
 
 export function priorFacts(entries: readonly JournalEntry[]): Map<string, Prior> {
   const m = new Map<string, Prior>();

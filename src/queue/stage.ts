@@ -56,17 +56,25 @@ export async function runDeviceJobs(
   onGo: (b: { ready: string[]; late: string[]; waitedMs: number }) => Promise<unknown>,
 ): Promise<DoneRecord[]> {
   const keys = barrierKeys(deps.prefix, base.runId, base.stage, base.op);
+  // One bulk add per site queue (one round trip), not one per device.
+  const bySite = new Map<string, DeviceJob[]>();
+  for (const device of devices) bySite.set(siteOf(device), [...(bySite.get(siteOf(device)) ?? []), { ...base, device }]);
   await Promise.all(
-    devices.map((device) => {
-      const data: DeviceJob = { ...base, device };
-      return deps.queueFor(siteOf(device)).add(base.op, data, {
-        jobId: deviceJobId(data),
-        removeOnComplete: true,
-        removeOnFail: true,
-        attempts: 3,
-        backoff: { type: 'exponential', delay: 200 },
-      });
-    }),
+    [...bySite.entries()].map(([site, jobs]) =>
+      deps.queueFor(site).addBulk(
+        jobs.map((data) => ({
+          name: base.op,
+          data,
+          opts: {
+            jobId: deviceJobId(data),
+            removeOnComplete: true,
+            removeOnFail: true,
+            attempts: 3,
+            backoff: { type: 'exponential', delay: 200 },
+          },
+        })),
+      ),
+    ),
   );
   // A stage's cut waits at the barrier; a rollback's reverts have none (each goes when ready).
   if (base.op === 'stage') {

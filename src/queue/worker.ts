@@ -7,7 +7,7 @@ import type { ActionResult } from '../engine/events.js';
 import { deviceLocker } from '../engine/leases.js';
 import { executeRollback, revertDevice } from '../engine/rollback.js';
 import { executeRun } from '../engine/run.js';
-import { priorFacts, runDevice } from '../engine/stage.js';
+import { PRIOR_TYPES, priorFacts, runDevice } from '../engine/stage.js';
 import { StageLog } from '../engine/stage-log.js';
 import type { SessionOpener } from '../engine/sessions.js';
 import { WarmSessions } from '../engine/warm-sessions.js';
