@@ -143,7 +143,7 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
           await o.journal.find({
             runId: j.runId,
             device: j.device,
-            types: ['action.intent', 'action.verified', 'action.already', 'action.failed'],
+            types: PRIOR_TYPES,
           }),
         );
         const log = new StageLog(o.journal, j.runId);
