@@ -88,7 +88,14 @@ describe('device exclusion, interrupted runs, safe stops (local executor, simula
     const a = start(['run', 'shut-access-ports', '--yes', '--json']);
     const b = start(['run', 'shut-access-ports', '--yes', '--json']);
     const [ra, rb] = [await a.done, await b.done];
-    const [va, vb] = [JSON.parse(ra.stdout), JSON.parse(rb.stdout)];
+    const parse = (r: { stdout: string; stderr: string }) => {
+      try {
+        return JSON.parse(r.stdout);
+      } catch {
+        throw new Error(`not JSON: ${r.stdout}\n${r.stderr}`);
+      }
+    };
+    const [va, vb] = [parse(ra), parse(rb)];
     expect([va.state, vb.state], ra.stderr + rb.stderr).toEqual(['contained', 'contained']);
     expect(portsDown().every(Boolean)).toBe(true);
     // Without the device lease both read "up" and both sent the change: 8 shutdowns per switch.

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { acquireByPolling, checkTtl } from './acquire.js';
 import type { Attempt, Lease, LeaseHolder, Leases } from './types.js';
-import { SQLITE_BUSY_WAIT_MS, withWriteLock } from '../sqlite-busy.js';
+import { retryBusySync, SQLITE_BUSY_WAIT_MS, withWriteLock } from '../sqlite-busy.js';
 
 /**
  * Leases for the local executor: exclusion between processes on one host through one SQLite
@@ -38,10 +38,10 @@ export function sqliteLeases(file: string, opts: SqliteLeasesOptions = {}): Leas
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const busyTimeoutMs = opts.busyTimeoutMs ?? 10_000;
   const db = new Database(file, { timeout: busyTimeoutMs });
-  db.pragma('journal_mode = WAL');
+  retryBusySync(busyTimeoutMs, () => db.pragma('journal_mode = WAL'));
   // FULL: a fence number handed out is on disk, so a power cut can never hand it out again.
   db.pragma('synchronous = FULL');
-  db.exec(SCHEMA);
+  retryBusySync(busyTimeoutMs, () => db.exec(SCHEMA));
   // From here SQLite's own busy wait (which blocks the event loop) is short; see withWriteLock.
   db.pragma(`busy_timeout = ${SQLITE_BUSY_WAIT_MS}`);
 

@@ -9,7 +9,7 @@ import { findSql } from './query.js';
 import { runSummaries } from './runs.js';
 import type { EntryType, JournalEntry, JournalQuery, JournalStore, RunSummary, VerifyReport } from './types.js';
 import { journalWriter } from './writer.js';
-import { SQLITE_BUSY_WAIT_MS, withWriteLock } from '../sqlite-busy.js';
+import { retryBusySync, SQLITE_BUSY_WAIT_MS, withWriteLock } from '../sqlite-busy.js';
 
 /**
  * The embedded journal store: one SQLite file, WAL, fsync on every commit. Several processes
@@ -84,16 +84,17 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions = {}): Jo
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const busyTimeoutMs = opts.busyTimeoutMs ?? 10_000;
   const db = new Database(file, { timeout: busyTimeoutMs });
-  db.pragma('journal_mode = WAL');
+  retryBusySync(busyTimeoutMs, () => db.pragma('journal_mode = WAL'));
   // FULL: the WAL is fsynced at every commit, so an append is durable when it returns.
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
-  db.transaction(() => {
+  const migrate = db.transaction(() => {
     db.exec(SCHEMA);
     const v = db.pragma('user_version', { simple: true }) as number;
     if (v === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     else if (v !== SCHEMA_VERSION) throw new JournalCorrupt(`journal ${file}: schema version ${v}, this build knows ${SCHEMA_VERSION}`);
-  }).immediate();
+  });
+  retryBusySync(busyTimeoutMs, () => migrate.immediate());
   // From here SQLite's own busy wait is short: it blocks the event loop and backs off up to
   // 100 ms a sleep; appends wait for the lock asynchronously instead (see withWriteLock).
   db.pragma(`busy_timeout = ${SQLITE_BUSY_WAIT_MS}`);
