@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createApp } from '../src/app/app.js';
 import { planFromFiles } from '../src/app/open.js';
+import { InventoryCache } from '../src/inventory/cache.js';
 import { resolvePaths } from '../src/cli/config.js';
 import { sqliteLeases } from '../src/coord/sqlite-leases.js';
 import { drivers } from '../src/drivers/registry.js';
@@ -54,10 +55,13 @@ interface Sample {
   verifyMs: number;
 }
 
+const inventories = new InventoryCache();
+
 async function contain(inventory: string, journal: string, warm?: WarmSessions): Promise<Sample> {
   const paths = resolvePaths({ inventory, journal, playbooks: join(root, 'bench', 'playbooks') });
   const triggerAt = monotonicClock();
-  const plan = await planFromFiles(paths, { playbook: 'shut-access-ports', params: {} });
+  // As a long-running process plans (the API, a worker): the inventory parsed only when it changed.
+  const plan = await planFromFiles(paths, { playbook: 'shut-access-ports', params: {} }, inventories);
   const j = openSqliteJournal(paths.journal);
   const leases = sqliteLeases(`${paths.journal}.leases`);
   const executor = localExecutor({
@@ -77,10 +81,13 @@ async function contain(inventory: string, journal: string, warm?: WarmSessions):
     if (r.state !== 'contained') throw new Error(`run ended ${r.state}: ${JSON.stringify(r.notDone.slice(0, 3))}`);
     // Where the time went: planning, then the stage's phases as the journal timed them.
     const entries = await j.entries(r.runId);
-    const at = (type: string) => Date.parse(entries.find((e) => e.type === type)!.ts);
     const prepareMs = Number(entries.find((e) => e.type === 'stage.prepared')!.data.ms);
-    const strikeMs = at('stage.struck') - at('stage.prepared');
-    const verifyMs = Date.parse(entries.filter((e) => e.type === 'run.state').at(-1)!.ts) - at('stage.struck');
+    // From the clock times the engine journals: the go (stage.prepared.at), each change applied, each read-back.
+    const goAt = Number(entries.find((e) => e.type === 'stage.prepared')!.data.at);
+    const times = (type: string) => entries.filter((e) => e.type === type).map((e) => Number(e.data.at));
+    const lastApplied = Math.max(...times('action.applied'));
+    const strikeMs = lastApplied - goAt;
+    const verifyMs = Math.max(...times('action.verified')) - lastApplied;
     const rb = await app.rollback(r.runId, { by: 'bench' });
     if (rb.state !== 'rolled-back') throw new Error(`rollback ended ${rb.state}`);
     return {

@@ -63,7 +63,13 @@ export function inProcessStage(deps: LocalDeps, sessions: Sessions, lockDevice: 
     const barrier = localBarrier(
       byDevice.size,
       () => {
-        log.add('stage.prepared', { stage: ctx.stage.index, ms: Math.round(deps.clock() - t0), ready: [...byDevice.keys()], late: [] });
+        log.add('stage.prepared', {
+          stage: ctx.stage.index,
+          ms: Math.round(deps.clock() - t0),
+          at: deps.clock(),
+          ready: [...byDevice.keys()],
+          late: [],
+        });
         ctx.emit({ type: 'stage', runId: ctx.runId, stage: ctx.stage.index, name: ctx.stage.name, phase: 'strike' });
       },
       ctx.stop,
