@@ -8,6 +8,8 @@ import { createApp } from '../src/app/app.js';
 import { planFromFiles } from '../src/app/open.js';
 import { monotonicClock } from '../src/engine/clock.js';
 import { openSqliteStore } from '../src/journal/sqlite.js';
+import { journalWriter } from '../src/journal/writer.js';
+import { Redactor } from '../src/secrets.js';
 import { connectQueue } from '../src/queue/client.js';
 import { type SimNetwork, startNetwork } from '../src/sim/network.js';
 import { simulators } from '../src/sim/registry.js';
@@ -160,6 +162,26 @@ describe.skipIf(!haveRedis)('the queue under trouble', () => {
     }
     for (const d of net.devices) d.control.setLatency(60);
     expect(json(await firebreak(['rollback', result.runId, '--json'], env)).state).toBe('rolled-back');
+  });
+
+  it('a run accepted and queued whose job was lost (Redis restarted empty, client gone) is queued again by a worker and contained', async () => {
+    // What an empty Redis leaves behind: the journal says queued, no job anywhere.
+    const journal = journalWriter(openSqliteStore(env.FIREBREAK_JOURNAL!), new Redactor());
+    const paths = { inventory: env.FIREBREAK_INVENTORY!, playbooks: env.FIREBREAK_PLAYBOOKS!, journal: env.FIREBREAK_JOURNAL! };
+    const plan = await planFromFiles(paths, { playbook: 'shut-access-ports', params: {} });
+    const runId = 'r-orphan-1';
+    await journal.append(runId, 'run.created', { plan, trigger: { kind: 'test', by: 'vitest' }, triggerAt: Date.now(), executor: 'queue' });
+    await journal.append(runId, 'run.state', { state: 'queued', from: 'planned' });
+    workers.push(await startWorkerProcess({ ...env, FIREBREAK_ORPHAN_AFTER_MS: '1' }, ['--site', 'north', '--site', 'south']));
+    let state = 'queued';
+    for (const until = Date.now() + 30_000; Date.now() < until && !['contained', 'partial', 'failed'].includes(state); ) {
+      await new Promise((r) => setTimeout(r, 100));
+      state = String((await journal.find({ runId, types: ['run.state'] })).at(-1)!.data.state);
+    }
+    await journal.close();
+    expect(state).toBe('contained');
+    expect(SITES.every((_, i) => down(i).every(Boolean))).toBe(true);
+    expect(json(await firebreak(['rollback', runId, '--json'], env)).state).toBe('rolled-back');
   });
 
   it('Redis stopped for several seconds mid-run, then back: the run completes and every port is in its target state', async () => {

@@ -62,6 +62,7 @@ export function workerCommand(): Command {
           owner: defaultOwner('worker'),
           concurrency: opts.concurrency,
           maxSessions: opts.maxSessions,
+          orphanAfterMs: Number(process.env.FIREBREAK_ORPHAN_AFTER_MS) || undefined,
           redactor: scrub,
           log: (l) => process.stderr.write(`${redactor.text(l)}\n`),
         });

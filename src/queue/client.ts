@@ -121,11 +121,21 @@ async function followUntil(journal: Journal, queue: Queue<RunJob>, runId: string
       const job = await queue.getJob(`${runId}.${op}`).catch(() => undefined);
       const waiting = job ? await job.getState().catch(() => 'unknown') : 'unknown';
       if (job && (waiting === 'waiting' || waiting === 'prioritized')) {
-        await job.remove();
-        if (op === 'execute')
-          await transition(journal, runId, 'failed', {
-            reason: `no worker took the run within ${NO_WORKER_TIMEOUT_MS} ms; nothing was changed`,
-          });
+        // A worker that took it after all (the job is active, the state moved on) wins: keep following then.
+        const removed = await job.remove().then(
+          () => true,
+          () => false,
+        );
+        const withdrawn =
+          removed &&
+          (op !== 'execute' ||
+            (await transition(journal, runId, 'failed', {
+              reason: `no worker took the run within ${NO_WORKER_TIMEOUT_MS} ms; nothing was changed`,
+            }).then(
+              () => true,
+              () => false,
+            )));
+        if (!withdrawn) continue;
         throw new QueueUnavailable(
           `no worker took run ${runId} within ${NO_WORKER_TIMEOUT_MS / 1000} s (start \`firebreak worker\`, or run it in-process with --local); nothing was changed`,
         );

@@ -29,6 +29,9 @@ import {
   siteQueue,
 } from './keys.js';
 import { queueStage, runDeviceJobs } from './stage.js';
+import { orphanSweeper } from './sweeper.js';
+
+const SWEEP_EVERY_MS = 5_000;
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -47,6 +50,8 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Warm device sessions kept open between runs (default 1024: at least this worker's devices). */
   maxSessions?: number;
+  /** A queued run without its job this long is queued again (default ORPHAN_AFTER_MS). */
+  orphanAfterMs?: number;
   /** The journal writer's redactor: learns the secrets of every plan this worker executes. */
   redactor?: Redactor;
   log?: (line: string) => void;
@@ -216,6 +221,21 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
   if (o.coordinate)
     workers.push(new Worker(RUNS_QUEUE, runStep, { connection: redis, prefix: o.prefix, concurrency: 16, ...QUEUE_TUNING }) as Worker);
   for (const w of workers) w.on('error', (e) => log(`worker: ${e.message}`));
+  // Accepted runs are never lost: queued runs whose job vanished are queued again.
+  let sweeping: NodeJS.Timeout | undefined;
+  let runsQueue: Queue<RunJob> | undefined;
+  if (o.coordinate) {
+    runsQueue = new Queue<RunJob>(RUNS_QUEUE, { connection: redis, prefix: o.prefix });
+    runsQueue.on('error', (e) => log(`queue ${RUNS_QUEUE}: ${e.message}`));
+    const sweeper = orphanSweeper(o.journal, runsQueue, o.orphanAfterMs);
+    const sweep = () =>
+      sweeper
+        .sweep()
+        .then((ids) => ids.length && log(`queued again (their jobs were gone): ${ids.join(', ')}`))
+        .catch((e: Error) => log(`sweep: ${e.message}`));
+    void sweep();
+    sweeping = setInterval(sweep, SWEEP_EVERY_MS);
+  }
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   log(`worker ${o.owner}: sites ${o.sites.join(', ') || '(none)'}${o.coordinate ? ', coordinating runs' : ''}`);
   return {
@@ -223,6 +243,8 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     sessions: warm,
     async close() {
       stopping.abort('worker stopping');
+      clearInterval(sweeping);
+      await runsQueue?.close().catch(() => undefined);
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all([...queues.values()].map((q) => q.close()));
       await warm.closeAll();
