@@ -44,8 +44,6 @@ export class SimError extends kind('SIM_ERROR') {}
 export class RunStateConflict extends kind('RUN_STATE_CONFLICT') {}
 /** The queue (Redis) could not take or run the job. */
 export class QueueUnavailable extends kind('QUEUE_UNAVAILABLE') {}
-/** SIGINT/SIGTERM: the run stopped at a safe point. */
-export class Interrupted extends kind('INTERRUPTED') {}
 /** This executor lost its device lease (another took it after expiry): it must not change the device. */
 export class LeaseLost extends kind('LEASE_LOST') {}
 

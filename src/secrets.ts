@@ -140,3 +140,15 @@ export function urlForDisplay(url: string): string {
       .replace(/([?&](?:password|pass|passwd)=)[^&#]*/gi, '$1[redacted]')
   );
 }
+
+/** The password a connection URL carries (user-info part or `password=` parameter), decoded; undefined when none. */
+export function urlPassword(url: string): string | undefined {
+  try {
+    const u = new URL(url);
+    const fromQuery = u.searchParams.get('password') ?? '';
+    const pw = u.password ? decodeURIComponent(u.password) : fromQuery;
+    return pw || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -71,7 +71,7 @@ describe.skipIf(!root && !ci)('lab (real sshd, nftables, snmpd in fb-* namespace
   });
 
   it('canReach refuses addresses outside the lab prefixes without sending anything', async () => {
-    await expect(canReach('fb-h1', '192.0.2.1')).rejects.toBeInstanceOf(LabError);
+    await expect(canReach('fb-h1', '127.0.0.2')).rejects.toBeInstanceOf(LabError);
     await expect(canReach('fb-h1', '10.20.1.5')).rejects.toThrow(/only lab addresses/);
     await expect(canReach('fb-h1', '198.51.100.200; reboot')).rejects.toBeInstanceOf(LabError);
     await expect(canReach('not-a-lab-ns', '198.51.100.200')).rejects.toBeInstanceOf(LabError);

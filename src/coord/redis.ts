@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { errorMessage, RedisUnavailable } from '../errors.js';
+import { urlPassword } from '../secrets.js';
 
 /**
  * Redis connections for coordination (leases) and BullMQ.
@@ -28,7 +29,7 @@ export function connectRedis(url: string, opts: ConnectRedisOptions): Redis {
       }
     : { connectTimeout: opts.connectTimeoutMs ?? 10_000, maxRetriesPerRequest: null };
   const redis = new Redis(url, options);
-  const secret = passwordOf(url);
+  const secret = urlPassword(url);
   redis.on('error', (err: Error) => opts.onError?.(scrubError(err, secret)));
   return redis;
 }
@@ -39,7 +40,7 @@ export function connectRedis(url: string, opts: ConnectRedisOptions): Redis {
  */
 export async function redisReachable(url: string, timeoutMs = 1500): Promise<{ ok: true } | { ok: false; error: string }> {
   const safe = redactRedisUrl(url);
-  const secret = passwordOf(url);
+  const secret = urlPassword(url);
   let redis: Redis | undefined;
   let timer: NodeJS.Timeout | undefined;
   let lastError: Error | undefined; // the cause; the rejection itself often only says "Connection is closed."
@@ -110,33 +111,16 @@ export function redactRedisUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:)?\/\/[^@/?#]*@/i, '$1//').replace(/([?&]password=)[^&#]*/gi, '$1[redacted]');
 }
 
-/** The password in `redis://user:pass@host` or `?password=`, if any (a bare `redis://name@host` is a user name). */
-function passwordOf(url: string): string | undefined {
-  const userinfo = /^(?:[a-z][a-z0-9+.-]*:)?\/\/([^@/?#]*)@/i.exec(url)?.[1];
-  const colon = userinfo?.indexOf(':') ?? -1;
-  const fromUserinfo = userinfo && colon >= 0 ? userinfo.slice(colon + 1) : '';
-  const fromQuery = /[?&]password=([^&#]*)/i.exec(url)?.[1] ?? '';
-  return fromUserinfo || fromQuery || undefined;
-}
-
 function scrub(text: string, secret: string | undefined): string {
   if (!secret) return text;
   let out = text;
-  for (const s of new Set([secret, safeDecode(secret)])) if (s) out = out.split(s).join('[redacted]');
+  for (const s of new Set([secret, encodeURIComponent(secret)])) out = out.split(s).join('[redacted]');
   return out;
 }
 
 function scrubError(err: Error, secret: string | undefined): Error {
-  if (!secret || (!err.message.includes(secret) && !err.message.includes(safeDecode(secret)))) return err;
+  if (!secret || (!err.message.includes(secret) && !err.message.includes(encodeURIComponent(secret)))) return err;
   const clean = new Error(scrub(err.message, secret));
   clean.name = err.name;
   return clean;
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }

@@ -1,6 +1,6 @@
 import { ConfigInvalid } from '../errors.js';
-import { type Redactor, urlForDisplay } from '../secrets.js';
-import { openPostgresJournal, passwordOf } from './postgres.js';
+import { type Redactor, urlForDisplay, urlPassword } from '../secrets.js';
+import { openPostgresJournal } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
 import type { Journal } from './types.js';
 import { journalWriter } from './writer.js';
@@ -28,7 +28,7 @@ export async function openJournal(spec: JournalSpec, redactor: Redactor): Promis
         `journal ${urlForDisplay(url)}: unsupported URL (known: postgres://, postgresql://; no URL means the SQLite file)`,
       );
     }
-    const password = passwordOf(url);
+    const password = urlPassword(url);
     if (password) redactor.add(password);
     return journalWriter(await openPostgresJournal(url, spec.schema ? { schema: spec.schema } : {}), redactor);
   }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { ConfigInvalid, JournalCorrupt } from '../errors.js';
-import { urlForDisplay } from '../secrets.js';
+import { urlForDisplay, urlPassword } from '../secrets.js';
 import { entryHashCanonical, type ChainHead, verifyRows } from './chain.js';
 import { journalError } from './pg-errors.js';
 import { migrate, validSchemaName } from './pg-schema.js';
@@ -53,7 +53,7 @@ export async function openPostgresJournal(url: string, opts: PostgresJournalOpti
   if (!validSchemaName(schema)) {
     throw new ConfigInvalid(`${where}: schema name "${schema}" must be lower case letters, digits and _ (at most 63)`);
   }
-  const secret = passwordOf(url);
+  const secret = urlPassword(url);
   const wrap = (doing: string, err: unknown) => journalError(where, doing, err, secret);
   const pool = new pg.Pool({
     connectionString: url,
@@ -234,16 +234,4 @@ function writeSql(t: { entries: string; head: string }, entries: JournalEntry[],
   return `INSERT INTO ${t.entries} (seq, run_id, ts, type, data, prev_hash, hash, device) VALUES ${rows.join(', ')};
 UPDATE ${t.head} SET seq = ${last.seq}, hash = ${lit(last.hash)} WHERE id = 1;
 COMMIT`;
-}
-
-/** The URL's password (decoded), so that messages can be scrubbed of it; undefined when none. */
-export function passwordOf(url: string): string | undefined {
-  try {
-    const u = new URL(url);
-    const fromQuery = u.searchParams.get('password') ?? '';
-    const pw = u.password ? decodeURIComponent(u.password) : fromQuery;
-    return pw || undefined;
-  } catch {
-    return undefined;
-  }
 }
