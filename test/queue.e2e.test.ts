@@ -1,5 +1,4 @@
 import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +15,7 @@ import { simulators } from '../src/sim/registry.js';
 import { ACCESS_PORTS, accessSwitches } from '../src/sim/access-switches.js';
 import { parseTopology } from '../src/sim/topology.js';
 import { startWorkerProcess, stopProcess } from './helpers/backends.js';
-import { cli, cliEnv, firebreak, json, repo } from './helpers/lab.js';
+import { firebreak, json, repo, startCli, waitForEntry } from './helpers/lab.js';
 import { freePort, type PrivateRedis, servicesReady, startPrivateRedis } from './helpers/services.js';
 
 /**
@@ -139,17 +138,12 @@ describe.skipIf(!haveRedis)('the queue under trouble', () => {
     const a = await startWorkerProcess(env, ['--site', 'north', '--site', 'south']);
     const b = await startWorkerProcess(env, ['--site', 'north', '--site', 'south']);
     workers.push(a, b);
-    const client = spawn(process.execPath, [cli, 'run', 'shut-access-ports', '--yes', '--json'], {
-      env: cliEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    client.stdout!.on('data', (d) => (out += String(d)));
-    const exited = new Promise<number | null>((resolve) => client.once('exit', resolve));
-    await waitFor(env.FIREBREAK_JOURNAL!, 'action.intent');
+    const client = startCli(['run', 'shut-access-ports', '--yes', '--json'], env);
+    await waitForEntry(env.FIREBREAK_JOURNAL!, 'action.intent');
     a.kill('SIGKILL');
-    expect(await exited).toBe(0);
-    const result = JSON.parse(out);
+    const { code, stdout } = await client.done;
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout);
     expect(result.state).toBe('contained');
     expect(SITES.every((_, i) => down(i).every(Boolean))).toBe(true);
     // Taken over from the intent and a fresh read: no port got a second shutdown.
@@ -187,38 +181,19 @@ describe.skipIf(!haveRedis)('the queue under trouble', () => {
   it('Redis stopped for several seconds mid-run, then back: the run completes and every port is in its target state', async () => {
     for (const d of net.devices) d.control.setLatency(150);
     workers.push(await startWorkerProcess(env, ['--site', 'north', '--site', 'south']));
-    const client = spawn(process.execPath, [cli, 'run', 'shut-access-ports', '--yes', '--json'], {
-      env: cliEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    client.stdout!.on('data', (d) => (out += String(d)));
-    client.stderr!.on('data', (d) => (err += String(d)));
-    const exited = new Promise<number | null>((resolve) => client.once('exit', resolve));
+    const client = startCli(['run', 'shut-access-ports', '--yes', '--json'], env);
     // Stop Redis once the first intents are journaled (the devices are being changed).
-    await waitFor(env.FIREBREAK_JOURNAL!, 'action.intent');
+    await waitForEntry(env.FIREBREAK_JOURNAL!, 'action.intent');
     const port = redis.port;
     await redis.stop();
     await new Promise((r) => setTimeout(r, 3_000));
     redis = await startPrivateRedis(dir, { aof: true, port });
-    const code = await exited;
-    const result = JSON.parse(out);
-    expect(result.state, `${JSON.stringify(result).slice(0, 1500)}\n${err.slice(-1500)}`).toBe('contained');
+    const { code, stdout, stderr } = await client.done;
+    const result = JSON.parse(stdout);
+    expect(result.state, `${JSON.stringify(result).slice(0, 1500)}\n${stderr.slice(-1500)}`).toBe('contained');
     expect(code).toBe(0);
     expect(SITES.every((_, i) => down(i).every(Boolean))).toBe(true);
     for (const d of net.devices) d.control.setLatency(60);
     expect(json(await firebreak(['rollback', result.runId, '--json'], env)).state).toBe('rolled-back');
   });
 });
-
-/** Waits (bounded) until the journal holds an entry of `type`: the run reached that point. */
-async function waitFor(file: string, type: 'action.intent'): Promise<void> {
-  for (const until = Date.now() + 20_000; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) {
-    const j = openSqliteStore(file);
-    const seen = await j.find({ types: [type] }).catch(() => []);
-    await j.close();
-    if (seen.length) return;
-  }
-  throw new Error(`no ${type} in ${file} within 20 s`);
-}

@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import { type SimNetwork, startNetwork } from '../src/sim/network.js';
 import { simulators } from '../src/sim/registry.js';
 import { ACCESS_PORTS, accessSwitches } from '../src/sim/access-switches.js';
 import { parseTopology } from '../src/sim/topology.js';
-import { cli, cliEnv, firebreak, json, repo } from './helpers/lab.js';
+import { firebreak, json, repo, startCli, waitForEntry } from './helpers/lab.js';
 
 /**
  * The service's findings, reproduced through the CLI as an operator would meet them, on simulated
@@ -54,34 +53,8 @@ beforeEach(() => {
   env.FIREBREAK_JOURNAL = join(dir, `journal-${++n}.db`);
 });
 
-function start(args: string[]): { child: ChildProcess; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, [cli, ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += String(d)));
-  child.stderr!.on('data', (d) => (stderr += String(d)));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.once('exit', (code) => resolve({ code, stdout, stderr })),
-  );
-  return { child, done };
-}
-
-/** Waits until the journal holds an entry of `type` (the run reached that point), bounded. */
-async function waitForEntry(type: string, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const j = journalOf();
-    try {
-      if ((await j.find({ types: [type as 'action.intent'] })).length) return;
-    } catch {
-      // the journal file may not exist yet
-    } finally {
-      await j.close();
-    }
-    if (Date.now() > until) throw new Error(`no ${type} in the journal within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const start = (args: string[]) => startCli(args, env);
+const waitForIntent = () => waitForEntry(env.FIREBREAK_JOURNAL!, 'action.intent');
 
 describe('device exclusion, interrupted runs, safe stops (local executor, simulated switches)', () => {
   it('two CLI processes contain the same devices at once: each port is shut exactly once, the later run finds it done', async () => {
@@ -107,7 +80,7 @@ describe('device exclusion, interrupted runs, safe stops (local executor, simula
 
   it('a run killed with -9 shows as interrupted; `runs resume` finishes it from the journal and a fresh read; rollback restores', async () => {
     const run = start(['run', 'shut-access-ports', '--yes', '--json']);
-    await waitForEntry('action.intent');
+    await waitForIntent();
     run.child.kill('SIGKILL');
     await run.done;
     // Its run lease runs out within seconds; then anyone can see the executor is gone.
@@ -137,7 +110,7 @@ describe('device exclusion, interrupted runs, safe stops (local executor, simula
 
   it('SIGTERM stops at a safe point: what is in flight is verified, the run is journaled interrupted, and the output says how to go on', async () => {
     const run = start(['run', 'shut-access-ports', '--yes']);
-    await waitForEntry('action.intent');
+    await waitForIntent();
     run.child.kill('SIGTERM');
     const r = await run.done;
     expect(r.stderr).toMatch(/SIGTERM: stopping the run at a safe point/);

@@ -1,10 +1,12 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe } from 'vitest';
 import { loadInventory } from '../../src/inventory/load.js';
+import { openSqliteStore } from '../../src/journal/sqlite.js';
+import type { EntryType } from '../../src/journal/types.js';
 import { canReach, nsExec } from '../../src/lab/lab.js';
 import { labPaths } from '../../src/lab/paths.js';
 import { resolveSecret } from '../../src/secrets.js';
@@ -142,5 +144,38 @@ export async function waitSwitchAgentAgrees(): Promise<void> {
     }
   } finally {
     await snmp.close();
+  }
+}
+
+export interface StartedCli {
+  child: ChildProcess;
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+/** The built CLI as a background process (to signal or kill mid-run), its output collected. */
+export function startCli(args: string[], env: Record<string, string> = {}): StartedCli {
+  const child = spawn(process.execPath, [cli, ...args], { env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => {
+    stdout += String(d);
+  });
+  child.stderr!.on('data', (d) => {
+    stderr += String(d);
+  });
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.once('exit', (code) => resolve({ code, stdout, stderr })),
+  );
+  return { child, done };
+}
+
+/** Waits (bounded) until the SQLite journal at `file` holds an entry of `type`: the run reached that point. */
+export async function waitForEntry(file: string, type: EntryType, timeoutMs = 20_000): Promise<void> {
+  for (const until = Date.now() + timeoutMs; ; await new Promise((r) => setTimeout(r, 20))) {
+    const j = openSqliteStore(file);
+    const seen = await j.find({ types: [type] }).catch(() => []); // the file may not exist yet
+    await j.close();
+    if (seen.length) return;
+    if (Date.now() > until) throw new Error(`no ${type} in ${file} within ${timeoutMs} ms`);
   }
 }
