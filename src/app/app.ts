@@ -2,11 +2,12 @@ import { randomBytes } from 'node:crypto';
 import type { Leases } from '../coord/types.js';
 import type { RollbackResult, RunResult } from '../engine/events.js';
 import type { ExecOptions, Executor } from '../engine/executor.js';
-import { ACTIVE_STATES, currentState, type RunState } from '../engine/lifecycle.js';
+import { ACTIVE_STATES, currentState, type RunState, transition } from '../engine/lifecycle.js';
 import { runView } from '../engine/run-view.js';
-import { PlanInvalid, RunNotFound } from '../errors.js';
+import { PlanInvalid, RunNotFound, RunStateConflict } from '../errors.js';
 import type { JournalEntry, Journal } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
+import { APPROVAL_TTL_MS, ROLLBACK_FROM, decide, expireDue, type PendingApproval, pendingApprovals } from './approvals.js';
 import { holdsInForce, type HoldRow } from './holds.js';
 import { detectInterrupted } from './interrupted.js';
 
@@ -24,9 +25,22 @@ export interface PlanRequest {
 
 export interface Trigger {
   kind: 'cli' | 'api' | 'webhook' | 'schedule' | 'console' | 'demo' | 'test' | 'drill';
-  /** The identity that asked (user name, token id, detector). */
+  /** The identity that asked, as people read it (user name, token name, detector). */
   by: string;
+  /** The identity as approvals compare it (`token:<id>`, `cli:<user>`); default `by`. */
+  identity?: string;
   reason?: string;
+  /** The detector trigger (triggers.yaml name) and the target its event named, for cooldowns. */
+  trigger?: string;
+  target?: string;
+  /** The detector event's de-duplication key (an Alertmanager group, a Wazuh alert id). */
+  dedupKey?: string;
+}
+
+/** Who decides something (approves, rejects, rolls back): `by` for people, `identity` for comparisons. */
+export interface Actor {
+  by: string;
+  identity: string;
 }
 
 export interface RunRequest {
@@ -36,6 +50,15 @@ export interface RunRequest {
   /** A repeated request with the same key gets the run the first one made, never a second run. */
   idempotencyKey?: string;
   runId?: string;
+  /** Wait for a second person's approval even when the playbook does not ask for it. */
+  approval?: boolean;
+}
+
+/** A run handed to an executor: `state` as the journal shows it now, `done` when it comes to rest. */
+export interface Started {
+  runId: string;
+  state: RunState;
+  done: Promise<unknown>;
 }
 
 export interface RunListItem {
@@ -57,6 +80,8 @@ export interface AppDeps {
   clock: () => number;
   /** Why the queue was not used although it was configured (set: break-glass). */
   breakGlass?: string;
+  /** How long an approval request stays open (default APPROVAL_TTL_MS). */
+  approvalTtlMs?: number;
 }
 
 export interface App {
@@ -75,11 +100,57 @@ export interface App {
   /** The run's journal entries as they are written (a tail), until the run is at rest or `signal` fires. */
   follow(runId: string, opts?: { afterSeq?: number; signal?: AbortSignal; pollMs?: number }): AsyncGenerator<JournalEntry>;
   holds(): Promise<HoldRow[]>;
+  /**
+   * The API's way in: create the run (or give back the one its idempotency key made), then either
+   * leave it waiting for approval or hand it to the executor, answering once it is accepted.
+   */
+  request(plan: Plan, req: RunRequest): Promise<{ runId: string; created: boolean; state: RunState }>;
+  /** Hands the run to the executor; resolves once it is accepted (queued or running), not when done. */
+  start(runId: string, opts?: ExecOptions): Promise<Started>;
+  /** Rollback now, or (`approval`) a request that waits for a second person. */
+  requestRollback(runId: string, who: Actor & { reason?: string; approval?: boolean }): Promise<{ state: RunState; pending: boolean }>;
+  approve(runId: string, who: Actor): Promise<{ for: 'run' | 'rollback'; state: RunState }>;
+  reject(runId: string, who: Actor & { reason?: string }): Promise<{ for: 'run' | 'rollback'; state: RunState }>;
+  pendingApprovals(): Promise<PendingApproval[]>;
+  /** Ends approval requests past their time; returns the run ids. */
+  expireApprovals(): Promise<string[]>;
+  state(runId: string): Promise<RunState>;
+  /** Waits (at most `timeoutMs`) for runs this process executes itself; queued runs live in Redis. */
+  drain(timeoutMs: number): Promise<number>;
   close(): Promise<void>;
 }
 
 export function createApp(deps: AppDeps): App {
   const { journal } = deps;
+  const inflight = new Set<Promise<unknown>>();
+  const serial = keyedSerial();
+  const stateOf = async (runId: string): Promise<RunState> => {
+    const s = currentState(await journal.find({ runId, types: ['run.created', 'run.state'] }));
+    if (!s) throw new RunNotFound(`run ${runId} is not in the journal`);
+    return s;
+  };
+  // Resolves once the executor has the run; a failure before that (queue down) rejects.
+  const handOff = (runId: string, go: (onAccepted: () => void) => Promise<unknown>): Promise<Started> =>
+    new Promise<Started>((resolve, reject) => {
+      let accepted = false;
+      const done: Promise<unknown> = go(() => {
+        accepted = true;
+        void stateOf(runId).then((state) => resolve({ runId, state, done }), reject);
+      });
+      if (deps.executor.kind === 'local') {
+        inflight.add(done);
+        void done.then(
+          () => inflight.delete(done),
+          () => inflight.delete(done),
+        );
+      }
+      done.then(
+        () => (accepted ? undefined : void stateOf(runId).then((state) => resolve({ runId, state, done }), reject)),
+        (err) => (accepted ? undefined : reject(err)),
+      );
+      // After acceptance, failures are the journal's to tell (the run's state); never unhandled.
+      done.catch(() => undefined);
+    });
   const app: App = {
     executor: deps.executor.kind,
     breakGlass: deps.breakGlass,
@@ -172,11 +243,86 @@ export function createApp(deps: AppDeps): App {
       }
     },
     holds: () => holdsInForce(journal),
+    request: (plan, req) =>
+      serial(req.idempotencyKey ?? '', async () => {
+        const { runId, created } = await app.createRun(plan, req);
+        if (!created) return { runId, created, state: await stateOf(runId) };
+        if (req.approval || plan.policy.approval === 'required') {
+          await transition(journal, runId, 'awaiting-approval', {
+            by: req.trigger.by,
+            expiresAt: deps.clock() + (deps.approvalTtlMs ?? APPROVAL_TTL_MS),
+            reason: req.approval ? 'the trigger asks for approval' : 'the playbook asks for approval',
+          });
+          return { runId, created, state: 'awaiting-approval' as const };
+        }
+        const started = await app.start(runId);
+        return { runId, created, state: started.state };
+      }),
+    start: (runId, opts = {}) => handOff(runId, (onAccepted) => deps.executor.execute(runId, { ...opts, onAccepted })),
+    async requestRollback(runId, who) {
+      const state = await stateOf(runId);
+      if (!who.approval) {
+        const s = await handOff(runId, (onAccepted) => deps.executor.rollback(runId, { by: who.by, reason: who.reason, onAccepted }));
+        return { state: s.state, pending: false };
+      }
+      if (!ROLLBACK_FROM.includes(state)) throw new RunStateConflict(`run ${runId} is ${state}: it cannot be rolled back now`);
+      await journal.append(runId, 'rollback.requested', {
+        by: who.by,
+        identity: who.identity,
+        reason: who.reason ?? '',
+        expiresAt: deps.clock() + (deps.approvalTtlMs ?? APPROVAL_TTL_MS),
+      });
+      return { state, pending: true };
+    },
+    approve: (runId, who) =>
+      serial(`approve:${runId}`, async () => {
+        const p = await decide(journal, runId, { decision: 'approved', ...who, now: deps.clock() });
+        if (p.for === 'run') return { for: p.for, state: (await app.start(runId)).state };
+        const s = await handOff(runId, (onAccepted) =>
+          deps.executor.rollback(runId, { by: `${p.requestedBy}, approved by ${who.by}`, reason: p.reason, onAccepted }),
+        );
+        return { for: p.for, state: s.state };
+      }),
+    reject: (runId, who) =>
+      serial(`approve:${runId}`, async () => {
+        const p = await decide(journal, runId, { decision: 'rejected', ...who, now: deps.clock() });
+        return { for: p.for, state: await stateOf(runId) };
+      }),
+    pendingApprovals: () => pendingApprovals(journal),
+    expireApprovals: () => expireDue(journal, deps.clock()),
+    state: (runId) => stateOf(runId),
+    async drain(timeoutMs) {
+      const left = inflight.size;
+      if (!left) return 0;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...inflight]),
+        new Promise((r) => {
+          timer = setTimeout(r, timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      return inflight.size;
+    },
     async close() {
       await deps.executor.close();
     },
   };
   return app;
+}
+
+/** Runs `fn` for one key at a time in this process (concurrent duplicates wait and see the first's run). */
+function keyedSerial() {
+  const tails = new Map<string, Promise<unknown>>();
+  return <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+    if (!key) return fn();
+    const prev = tails.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    tails.set(key, tail);
+    void tail.then(() => tails.get(key) === tail && tails.delete(key));
+    return next;
+  };
 }
 
 /** Time-ordered and unique enough for a human to type: `r-20261130-141502-9f3a`. */

@@ -29,6 +29,8 @@ export interface AppConfig {
   owner?: string;
   /** Called once when the queue was wanted but is unreachable (the CLI prints it loudly). */
   onBreakGlass?: (why: string) => void;
+  /** How long an approval request stays open (default 30 min, env FIREBREAK_APPROVAL_TTL_MS). */
+  approvalTtlMs?: number;
 }
 
 export async function openApp(cfg: AppConfig): Promise<App & { journal: Journal }> {
@@ -68,7 +70,7 @@ export async function openApp(cfg: AppConfig): Promise<App & { journal: Journal 
     await learnSecrets(redactor, Object.values(plan.devices));
     return plan;
   };
-  const app = createApp({ journal, leases, executor, planner, clock: monotonicClock, breakGlass });
+  const app = createApp({ journal, leases, executor, planner, clock: monotonicClock, breakGlass, approvalTtlMs: cfg.approvalTtlMs });
   return {
     ...app,
     journal,

@@ -7,6 +7,9 @@ import { labCommand } from './lab.js';
 import { planCommand, rollbackCommand, runCommand } from './run.js';
 import { holdsCommand, runsCommand } from './runs.js';
 import { simCommand } from './sim.js';
+import { tokenCommand } from './token.js';
+import { approveCommands } from './approve.js';
+import { serveCommand } from './serve.js';
 import { workerCommand } from './worker.js';
 
 /** What the shell reports for a writer killed by SIGPIPE (`yes | head -1` under pipefail: 141). */
@@ -44,5 +47,8 @@ program.addCommand(
 program.addCommand(labCommand());
 program.addCommand(simCommand());
 program.addCommand(workerCommand());
+program.addCommand(tokenCommand());
+program.addCommand(serveCommand());
+for (const c of approveCommands()) program.addCommand(c);
 
 await program.parseAsync(process.argv);

@@ -17,4 +17,9 @@ export interface ExecOptions {
   onEvent?: EventSink;
   /** SIGINT/SIGTERM: stop at a safe point and journal `interrupted`. */
   stop?: AbortSignal;
+  /**
+   * Called once the run is in an executor's hands (queued in Redis, or running in this process):
+   * from then on it is not lost if the caller goes away. The API answers its request here.
+   */
+  onAccepted?: () => void;
 }

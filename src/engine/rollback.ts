@@ -38,6 +38,7 @@ export interface RollbackOptions {
   reason?: string;
   onEvent?: EventSink;
   stop?: AbortSignal;
+  onAccepted?: () => void;
 }
 
 /** One of the run's holds to let go of: a change it made (`intent`) or found made (`already`). */
@@ -73,6 +74,7 @@ export async function executeRollback(env: RollbackEnv, runId: string, opts: Rol
     if (from === 'running' || from === 'rolling-back')
       await transition(journal, runId, 'interrupted', { reason: 'its executor stopped answering (lease expired)' });
     await transition(journal, runId, 'rolling-back', { by: opts.by });
+    opts.onAccepted?.();
     const items = openHolds(entries, plan);
     await journal.append(runId, 'rollback.started', { by: opts.by, reason: opts.reason ?? '', actions: items.map((i) => i.actionId) });
     emit({ type: 'run', runId, state: 'rolling-back' });

@@ -45,6 +45,7 @@ export interface RunEnv {
 export interface ExecuteOptions {
   onEvent?: EventSink;
   stop?: AbortSignal;
+  onAccepted?: () => void;
 }
 
 export async function executeRun(env: RunEnv, runId: string, opts: ExecuteOptions = {}): Promise<RunResult> {
@@ -65,6 +66,7 @@ export async function executeRun(env: RunEnv, runId: string, opts: ExecuteOption
       await transition(journal, runId, 'interrupted', { reason: 'its executor stopped answering (lease expired)' });
     }
     await transition(journal, runId, 'running', { by: env.owner });
+    opts.onAccepted?.();
     emit({ type: 'run', runId, state: 'running' });
 
     let prior = priorFacts(entries);

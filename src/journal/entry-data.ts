@@ -96,6 +96,28 @@ interface DataShapes {
   'run.lease-lost': { device?: string; owner: string; token: number; error: string };
   /** A queued device step vanished (no job, no result, no heartbeat for a while): its actions are undecided until resumed. */
   'stage.step-lost': { stage: number; device: string; error: string };
+  /** A person (or the clock, `by: 'expiry'`) decided a pending approval of the run or of its rollback. */
+  'approval.decided': { decision: 'approved' | 'rejected' | 'expired'; by: string; for: 'run' | 'rollback'; reason?: string };
+  /** A rollback that policy makes wait for a second person; it expires at `expiresAt` (epoch ms). */
+  'rollback.requested': { by: string; reason: string; expiresAt: number };
+  /** A detector's event and its decision (created, duplicate, cooldown, self-caused, resolved, ...). */
+  'trigger.event': {
+    trigger: string;
+    kind: string;
+    status: string;
+    decision: string;
+    dedupKey: string;
+    targets: string[];
+    detail?: string;
+    [k: string]: unknown;
+  };
+  /** One delivery of a run's news to a channel of notify.yaml. */
+  'notify.sent': { channel: string; event: string; attempt: number; ms: number; status?: number };
+  'notify.failed': { channel: string; event: string; attempt: number; error: string; final: boolean };
+  /** A refused API call (no token, unknown or revoked token, address not allowed); never the token itself. */
+  'auth.failed': { ip: string; reason: string; route: string; tokenId?: string };
+  'token.created': { tokenId: string; name: string; scopes: string[]; allow?: string[]; by: string };
+  'token.revoked': { tokenId: string; by: string };
 }
 
 /** One data shape per EntryType (indexing DataShapes by every EntryType makes tsc fail when a type has none). */

@@ -25,7 +25,16 @@ import type { EntryDataMap } from './entry-data.js';
  *   rollback.finished  { state, reverted, failed }
  *   run.lease-lost     { device?, owner, token, error }   (the executor lost a device lease and stopped)
  *   stage.step-lost    { stage, device, error }   (a queued device step vanished: no job, no result, no heartbeat)
+ *   approval.decided   { decision: approved|rejected|expired, by, for: run|rollback, reason? }
+ *   rollback.requested { by, reason, expiresAt }   (rollback waits for a second person's approval)
+ *   trigger.event      { trigger, kind, status, decision, dedupKey, targets, runId?, detail? }   (every detector event and what became of it)
+ *   notify.sent        { channel, event, attempt, ms, status? }   /  notify.failed { channel, event, attempt, error, final }
+ *   auth.failed        { ip, reason, tokenId?, route }   (under runId API_STREAM)
+ *   token.created      { tokenId, name, scopes, allow?, by }  /  token.revoked { tokenId, by }   (under runId API_STREAM)
  */
+/** Journal entries that belong to no run (failed sign-ins, token changes) are kept under this run id. */
+export const API_STREAM = '_api';
+
 export type EntryType =
   | 'run.created'
   | 'lockout.overridden'
@@ -47,7 +56,15 @@ export type EntryType =
   | 'action.revert-failed'
   | 'rollback.finished'
   | 'run.lease-lost'
-  | 'stage.step-lost';
+  | 'stage.step-lost'
+  | 'approval.decided'
+  | 'rollback.requested'
+  | 'trigger.event'
+  | 'notify.sent'
+  | 'notify.failed'
+  | 'auth.failed'
+  | 'token.created'
+  | 'token.revoked';
 
 export type { EntryDataMap } from './entry-data.js';
 

@@ -120,7 +120,11 @@ export function makePlan(input: PlanInput): Plan {
     createdAt: (input.now ?? new Date()).toISOString(),
     playbook: { id: playbook.id, title: playbook.title, file: playbook.source.file, sha256: playbook.source.sha256 },
     params,
-    policy: { onFailure: playbook.policy.onFailure },
+    policy: {
+      onFailure: playbook.policy.onFailure,
+      approval: playbook.policy.approval,
+      rollbackApproval: playbook.policy.rollbackApproval,
+    },
     stages,
     actions,
     devices,

@@ -13,7 +13,8 @@ export interface Plan {
   createdAt: string;
   playbook: { id: string; title: string; file: string; sha256: string };
   params: Record<string, string>;
-  policy: { onFailure: FailurePolicy };
+  /** `approval: required`: the run waits in awaiting-approval until a second person approves it. */
+  policy: { onFailure: FailurePolicy; approval?: 'none' | 'required'; rollbackApproval?: 'none' | 'required' };
   stages: PlanStage[];
   actions: PlannedAction[];
   devices: Record<string, Device>;

@@ -110,12 +110,13 @@ export const playbookSchema = z.strictObject({
   policy: z
     .strictObject({
       approval: z.enum(['none', 'required']).default('none'),
+      rollbackApproval: z.enum(['none', 'required']).default('none'),
       onFailure: z.enum(['continue', 'abort', 'rollback']).default('continue'),
       timeoutMs: timeoutMs.default(10_000),
       retries: retries.default(1),
       autoRevertMinutes: autoRevertMinutes.optional(),
     })
-    .default({ approval: 'none', onFailure: 'continue', timeoutMs: 10_000, retries: 1 }),
+    .default({ approval: 'none', rollbackApproval: 'none', onFailure: 'continue', timeoutMs: 10_000, retries: 1 }),
   stages: z
     .array(
       z.strictObject({

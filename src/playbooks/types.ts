@@ -63,7 +63,14 @@ export interface Playbook {
   title: string;
   description?: string;
   params: Record<string, ParamSpec>;
-  policy: { approval: 'none' | 'required'; onFailure: FailurePolicy; timeoutMs: number; retries: number; autoRevertMinutes?: number };
+  policy: {
+    approval: 'none' | 'required';
+    rollbackApproval: 'none' | 'required';
+    onFailure: FailurePolicy;
+    timeoutMs: number;
+    retries: number;
+    autoRevertMinutes?: number;
+  };
   stages: Stage[];
   /** file path it was loaded from, and sha256 of its text (recorded in plans). */
   source: { file: string; sha256: string };

@@ -71,18 +71,21 @@ function queueExecutor(journal: Journal, queue: Queue<RunJob>, close: () => Prom
     kind: 'queue',
     async execute(runId, opts) {
       const state = currentState(await journal.find({ runId, types: ['run.created', 'run.state'] }));
-      if (state === 'planned') await transition(journal, runId, 'queued');
+      const fresh = state === 'planned' || state === 'awaiting-approval';
+      if (fresh) await transition(journal, runId, 'queued');
       try {
         await enqueue({ runId, op: 'execute' }, runId);
       } catch (err) {
-        if (state === 'planned') await transition(journal, runId, 'failed', { reason: errorMessage(err) });
+        if (fresh) await transition(journal, runId, 'failed', { reason: errorMessage(err) });
         throw err;
       }
+      opts.onAccepted?.();
       await followUntil(journal, queue, runId, 'execute', opts.onEvent);
       return runView(runId, await journal.entries(runId)) as RunResult;
     },
     async rollback(runId, opts) {
       await enqueue({ runId, op: 'rollback', by: opts.by, reason: opts.reason }, runId);
+      opts.onAccepted?.();
       await followUntil(journal, queue, runId, 'rollback', opts.onEvent);
       const view = runView(runId, await journal.entries(runId));
       const started = (await journal.find({ runId, types: ['rollback.started'] })).length;

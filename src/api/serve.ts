@@ -1,0 +1,173 @@
+import { dirname, join } from 'node:path';
+import pino, { type Logger } from 'pino';
+import type { AppConfig } from '../app/open.js';
+import { errorMessage } from '../errors.js';
+import { redactor } from '../secrets.js';
+import type { ReadyReport } from './routes/health.js';
+import { createApi, listen } from './server.js';
+
+/**
+ * `firebreak serve` assembled: the application (journal, leases, executor), tokens, triggers,
+ * metrics, notifications and approval expiry around the HTTP API. `stop()` is the graceful
+ * shutdown: no new connections, event streams ended, requests in flight answered, runs this
+ * process executes itself finished (queued runs live in Redis and lose nothing), then closed.
+ */
+export interface ServeOptions {
+  app: AppConfig;
+  host: string;
+  port: number;
+  triggersFile?: string;
+  notifyFile?: string;
+  version: string;
+  log?: Logger;
+  /** Failed sign-ins per source address before 429 (tests lower it). */
+  failures?: { windowMs: number; max: number };
+  /** How long stop() waits for runs executing in this process. */
+  drainMs?: number;
+}
+
+export interface Serving {
+  address: string;
+  url: string;
+  executor: 'local' | 'queue';
+  stop(): Promise<void>;
+}
+
+export async function serve(o: ServeOptions): Promise<Serving> {
+  const log = o.log ?? pino({ base: { svc: 'firebreak' }, redact: { paths: ['req.headers.authorization'], remove: true } });
+  const [{ openApp }, { openTokenStore }, { loadTriggers }, { listPlaybooks }, { createIntake }, { startMetrics }, hmac] =
+    await Promise.all([
+      import('../app/open.js'),
+      import('../identity/tokens.js'),
+      import('../triggers/config.js'),
+      import('../playbooks/load.js'),
+      import('../app/intake.js'),
+      import('./metrics.js'),
+      import('../triggers/hmac.js'),
+    ]);
+  const app = await openApp({
+    ...o.app,
+    onBreakGlass: (why) =>
+      log.warn({ breakGlass: redactor.text(why) }, 'queue unreachable: runs go through the local executor (break-glass)'),
+  });
+  const cleanup: (() => Promise<unknown> | unknown)[] = [() => app.close()];
+  try {
+    const tokens = await openTokenStore({
+      url: o.app.databaseUrl,
+      schema: o.app.databaseSchema,
+      file: join(dirname(o.app.paths.journal), 'tokens.db'),
+    });
+    cleanup.unshift(() => tokens.close());
+    const playbookIds = await listPlaybooks(o.app.paths.playbooks);
+    const triggers = o.triggersFile ? await loadTriggers(o.triggersFile, playbookIds) : [];
+    const redis =
+      o.app.redisUrl && app.executor === 'queue'
+        ? await import('../coord/redis.js').then((m) => m.connectRedis(o.app.redisUrl!, { role: 'client' }))
+        : undefined;
+    if (redis) cleanup.unshift(() => redis.disconnect());
+    const prefix = o.app.redisPrefix ?? 'firebreak';
+    const queues = redis ? await queueProbe(redis, prefix) : undefined;
+    if (queues) cleanup.unshift(() => queues.close());
+    const replays = redis ? hmac.redisReplayCache(redis, prefix) : hmac.memoryReplayCache();
+    const metrics = await startMetrics({ app, queueDepth: queues?.depth });
+    cleanup.unshift(() => metrics.stop());
+    const intake = createIntake({ app, onDecision: (t, d) => metrics.webhookDecision(t, d) });
+    if (o.notifyFile) {
+      const [{ loadNotifyConfig }, { startNotifier }] = await Promise.all([import('../notify/config.js'), import('../notify/notifier.js')]);
+      const notifier = startNotifier({
+        journal: app.journal,
+        config: await loadNotifyConfig(o.notifyFile),
+        log: (line) => log.info({ notify: line }),
+      });
+      cleanup.unshift(() => notifier.stop());
+    }
+    // Approval requests end on time even when nobody looks at them.
+    const expiry = setInterval(
+      () => void app.expireApprovals().catch((err) => log.warn({ err: errorMessage(err) }, 'approval expiry failed')),
+      1_000,
+    );
+    cleanup.unshift(() => clearInterval(expiry));
+    const ready = async (): Promise<ReadyReport> => {
+      const checks: ReadyReport['checks'] = {};
+      checks.journal = await app.journal.find({ limit: 1 }).then(
+        () => ({ ok: true }),
+        (err) => ({ ok: false, detail: redactor.text(errorMessage(err)) }),
+      );
+      if (app.executor === 'queue' && redis && queues) {
+        checks.redis = await redis.ping().then(
+          () => ({ ok: true }),
+          (err: unknown) => ({ ok: false, detail: redactor.text(errorMessage(err)) }),
+        );
+        const workers = await queues.workers().catch(() => -1);
+        checks.workers =
+          workers > 0
+            ? { ok: true, detail: `${workers} coordinating worker(s)` }
+            : { ok: false, detail: workers < 0 ? 'cannot ask Redis' : 'no worker is listening: start `firebreak worker`' };
+      } else {
+        checks.executor = {
+          ok: true,
+          detail: app.breakGlass ? `local (break-glass: ${redactor.text(app.breakGlass)})` : 'local (in this process)',
+        };
+      }
+      return { ok: Object.values(checks).every((c) => c.ok), checks };
+    };
+    const api = createApi({
+      app,
+      tokens,
+      paths: o.app.paths,
+      triggers,
+      replays,
+      metrics,
+      log,
+      ready,
+      clock: monotonic(),
+      version: o.version,
+      intake,
+      failures: o.failures,
+    });
+    const http = await listen(api, o.host, o.port);
+    log.info({ address: http.address, executor: app.executor, triggers: triggers.map((t) => t.name) }, 'serving');
+    let stopping: Promise<void> | undefined;
+    return {
+      address: http.address,
+      url: `http://${http.address}`,
+      executor: app.executor,
+      stop: () =>
+        (stopping ??= (async () => {
+          await http.stop();
+          const left = await app.drain(o.drainMs ?? 60_000);
+          if (left) log.warn({ runs: left }, 'runs still executing at shutdown: they show as interrupted and can be resumed');
+          for (const c of cleanup) await Promise.resolve(c()).catch(() => undefined);
+          log.info('stopped');
+        })()),
+    };
+  } catch (err) {
+    for (const c of cleanup) await Promise.resolve(c()).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The application's clock (the same one run.created's triggerAt uses). */
+function monotonic(): () => number {
+  return () => performance.timeOrigin + performance.now();
+}
+
+async function queueProbe(redis: import('ioredis').Redis, prefix: string) {
+  const { Queue } = await import('bullmq');
+  const { RUNS_QUEUE } = await import('../queue/keys.js');
+  const runs = new Queue(RUNS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
+  runs.on('error', () => undefined);
+  return {
+    async depth() {
+      const names = [RUNS_QUEUE, ...(await redis.keys(`${prefix}:site-*:meta`)).map((k) => k.slice(prefix.length + 1, -':meta'.length))];
+      const out: Record<string, Record<string, number>> = {};
+      for (const name of names) {
+        const q = name === RUNS_QUEUE ? runs : new Queue(name, { connection: redis, prefix, skipWaitingForReady: true });
+        out[name] = await q.getJobCounts('waiting', 'active', 'delayed', 'failed');
+      }
+      return out;
+    },
+    workers: async () => (await runs.getWorkers()).length,
+    close: () => runs.close(),
+  };
+}
