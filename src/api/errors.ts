@@ -45,7 +45,8 @@ export class NotFound extends FirebreakError {
 
 /** A zod failure as one request error naming its first field (`params.address`, `body`). */
 export function fromZod(err: z.ZodError, where: 'body' | 'query'): RequestInvalid {
-  const first = err.issues[0]!;
+  // An unknown field first: it is most often the cause (a typo) of the rest.
+  const first = err.issues.find((i) => i.code === 'unrecognized_keys') ?? err.issues[0]!;
   const path = first.path.filter((p) => typeof p !== 'symbol').join('.');
   const field = path ? (where === 'body' ? path : `${where}.${path}`) : where;
   const message =

@@ -138,7 +138,7 @@ function requestLog(log: Logger): RequestHandler {
       log.info(
         {
           method: req.method,
-          path: req.path,
+          path: req.originalUrl.split('?')[0],
           status: res.statusCode,
           ms: Math.round((performance.now() - t0) * 10) / 10,
           ...(identity?.name ? { identity: identity.name } : {}),
