@@ -46,6 +46,7 @@ export async function serve(o: ServeOptions): Promise<Serving> {
       import('../triggers/hmac.js'),
     ]);
   const app = await openApp({
+    warmSessions: true,
     ...o.app,
     onBreakGlass: (why) =>
       log.warn({ breakGlass: redactor.text(why) }, 'queue unreachable: runs go through the local executor (break-glass)'),
@@ -60,15 +61,12 @@ export async function serve(o: ServeOptions): Promise<Serving> {
     cleanup.unshift(() => tokens.close());
     const playbookIds = await listPlaybooks(o.app.paths.playbooks);
     const triggers = o.triggersFile ? await loadTriggers(o.triggersFile, playbookIds) : [];
-    const redis =
-      o.app.redisUrl && app.executor === 'queue'
-        ? await import('../coord/redis.js').then((m) => m.connectRedis(o.app.redisUrl!, { role: 'client' }))
-        : undefined;
+    const redis = o.app.redisUrl && app.executor === 'queue' ? await connectedRedis(o.app.redisUrl) : undefined;
     if (redis) cleanup.unshift(() => redis.disconnect());
     const prefix = o.app.redisPrefix ?? 'firebreak';
     const queues = redis ? await queueProbe(redis, prefix) : undefined;
     if (queues) cleanup.unshift(() => queues.close());
-    const replays = redis ? hmac.redisReplayCache(redis, prefix) : hmac.memoryReplayCache();
+    const replays = redis ? fallbackReplayCache(hmac.redisReplayCache(redis, prefix), hmac.memoryReplayCache()) : hmac.memoryReplayCache();
     const metrics = await startMetrics({ app, queueDepth: queues?.depth });
     cleanup.unshift(() => metrics.stop());
     const intake = createIntake({ app, onDecision: (t, d) => metrics.webhookDecision(t, d) });
@@ -147,6 +145,31 @@ export async function serve(o: ServeOptions): Promise<Serving> {
   }
 }
 
+/**
+ * Replays are checked in Redis (shared by every server), and in this process while Redis does not
+ * answer: a break-glass trigger still works then, and a replay to this same server is still refused.
+ */
+function fallbackReplayCache(shared: import('../triggers/hmac.js').ReplayCache, local: import('../triggers/hmac.js').ReplayCache) {
+  return {
+    async seen(key: string, ttlMs: number) {
+      const here = await local.seen(key, ttlMs);
+      try {
+        return await shared.seen(key, ttlMs);
+      } catch {
+        return here;
+      }
+    },
+  };
+}
+
+/** A client connection for readiness, replays and queue depth (commands fail fast while Redis is down). */
+async function connectedRedis(url: string) {
+  const { connectRedis, redisReady } = await import('../coord/redis.js');
+  const redis = connectRedis(url, { role: 'client' });
+  await redisReady(redis).catch(() => undefined);
+  return redis;
+}
+
 /** The application's clock (the same one run.created's triggerAt uses). */
 function monotonic(): () => number {
   return () => performance.timeOrigin + performance.now();
@@ -167,7 +190,18 @@ async function queueProbe(redis: import('ioredis').Redis, prefix: string) {
       }
       return out;
     },
-    workers: async () => (await runs.getWorkers()).length,
+    /** Coordinating workers whose presence key is fresh (src/queue/worker.ts announces every 5 s). */
+    async workers() {
+      const { workerKey } = await import('../queue/keys.js');
+      let n = 0;
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', workerKey(prefix, '*'), 'COUNT', 1000);
+        cursor = next;
+        for (const v of keys.length ? await redis.mget(keys) : []) if (v && JSON.parse(v).coordinate) n++;
+      } while (cursor !== '0');
+      return n;
+    },
     close: () => runs.close(),
   };
 }

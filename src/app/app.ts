@@ -4,10 +4,10 @@ import type { RollbackResult, RunResult } from '../engine/events.js';
 import type { ExecOptions, Executor } from '../engine/executor.js';
 import { ACTIVE_STATES, currentState, type RunState, transition } from '../engine/lifecycle.js';
 import { runView } from '../engine/run-view.js';
-import { PlanInvalid, RunNotFound, RunStateConflict } from '../errors.js';
+import { errorMessage, PlanInvalid, QueueUnavailable, RunNotFound, RunStateConflict } from '../errors.js';
 import type { JournalEntry, Journal } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
-import { APPROVAL_TTL_MS, ROLLBACK_FROM, decide, expireDue, type PendingApproval, pendingApprovals } from './approvals.js';
+import { APPROVAL_TTL_MS, ROLLBACK_FROM, decide, expireDue, type PendingApproval, pendingApprovals, pendingOf } from './approvals.js';
 import { holdsInForce, type HoldRow } from './holds.js';
 import { detectInterrupted } from './interrupted.js';
 
@@ -52,6 +52,8 @@ export interface RunRequest {
   runId?: string;
   /** Wait for a second person's approval even when the playbook does not ask for it. */
   approval?: boolean;
+  /** When the queue refuses the run, run it in this process instead of failing (break-glass). */
+  breakGlass?: boolean;
 }
 
 /** A run handed to an executor: `state` as the journal shows it now, `done` when it comes to rest. */
@@ -82,6 +84,8 @@ export interface AppDeps {
   breakGlass?: string;
   /** How long an approval request stays open (default APPROVAL_TTL_MS). */
   approvalTtlMs?: number;
+  /** The in-process executor a run may fall back to when the queue refuses it (break-glass). */
+  fallback?: () => Promise<Executor>;
 }
 
 export interface App {
@@ -130,14 +134,18 @@ export function createApp(deps: AppDeps): App {
     return s;
   };
   // Resolves once the executor has the run; a failure before that (queue down) rejects.
-  const handOff = (runId: string, go: (onAccepted: () => void) => Promise<unknown>): Promise<Started> =>
+  const handOff = (
+    runId: string,
+    go: (onAccepted: () => void) => Promise<unknown>,
+    inProcess = deps.executor.kind === 'local',
+  ): Promise<Started> =>
     new Promise<Started>((resolve, reject) => {
       let accepted = false;
       const done: Promise<unknown> = go(() => {
         accepted = true;
         void stateOf(runId).then((state) => resolve({ runId, state, done }), reject);
       });
-      if (deps.executor.kind === 'local') {
+      if (inProcess) {
         inflight.add(done);
         void done.then(
           () => inflight.delete(done),
@@ -255,8 +263,16 @@ export function createApp(deps: AppDeps): App {
           });
           return { runId, created, state: 'awaiting-approval' as const };
         }
-        const started = await app.start(runId);
-        return { runId, created, state: started.state };
+        if (!req.breakGlass || !deps.fallback) return { runId, created, state: (await app.start(runId)).state };
+        try {
+          return { runId, created, state: (await app.start(runId, { keepQueuedOnFailure: true })).state };
+        } catch (err) {
+          if (!(err instanceof QueueUnavailable)) throw err;
+          await journal.append(runId, 'run.break-glass', { reason: `${errorMessage(err)}: ran in-process (break-glass)` });
+          const local = await deps.fallback();
+          const s = await handOff(runId, (onAccepted) => local.execute(runId, { onAccepted }), true);
+          return { runId, created, state: s.state };
+        }
       }),
     start: (runId, opts = {}) => handOff(runId, (onAccepted) => deps.executor.execute(runId, { ...opts, onAccepted })),
     async requestRollback(runId, who) {
@@ -266,6 +282,8 @@ export function createApp(deps: AppDeps): App {
         return { state: s.state, pending: false };
       }
       if (!ROLLBACK_FROM.includes(state)) throw new RunStateConflict(`run ${runId} is ${state}: it cannot be rolled back now`);
+      // Asked again (a repeated resolved alert, a double click): the pending request stands as it is.
+      if (pendingOf(await journal.entries(runId))?.for === 'rollback') return { state, pending: true };
       await journal.append(runId, 'rollback.requested', {
         by: who.by,
         identity: who.identity,

@@ -31,6 +31,8 @@ export interface AppConfig {
   onBreakGlass?: (why: string) => void;
   /** How long an approval request stays open (default 30 min, env FIREBREAK_APPROVAL_TTL_MS). */
   approvalTtlMs?: number;
+  /** A long-running process (the API server): keep device sessions warm across runs, as workers do. */
+  warmSessions?: boolean;
 }
 
 export async function openApp(cfg: AppConfig): Promise<App & { journal: Journal }> {
@@ -49,9 +51,26 @@ export async function openApp(cfg: AppConfig): Promise<App & { journal: Journal 
   let breakGlass: string | undefined;
   const queue =
     cfg.redisUrl && !cfg.local ? await import('../queue/client.js').then((m) => m.connectQueue(cfg.redisUrl!, cfg.redisPrefix)) : undefined;
+  let fallback: (() => Promise<Executor>) | undefined;
+  let closeWarm: (() => Promise<void>) | undefined;
+  let closeFallback: (() => Promise<void>) | undefined;
   if (queue?.ok) {
     leases = queue.leases;
     executor = queue.executor(journal);
+    let local: Promise<Executor> | undefined;
+    // Break-glass for triggers that allow it: in this process, device leases in a local file
+    // (the workers cannot take Redis leases while Redis is down either).
+    fallback = () =>
+      (local ??= (async () => {
+        const [{ sqliteLeases }, { localExecutor }] = await Promise.all([
+          import('../coord/sqlite-leases.js'),
+          import('../engine/executors/local.js'),
+        ]);
+        const fallbackLeases = sqliteLeases(join(dirname(cfg.paths.journal), 'leases.db'));
+        closeFallback = () => fallbackLeases.close();
+        const ex = localExecutor({ journal, leases: fallbackLeases, drivers, openSession, resolveSecret, clock: monotonicClock, owner });
+        return withSecretsOf(ex, journal, redactor);
+      })());
   } else {
     if (queue && !queue.ok) {
       breakGlass = `queue unreachable (${queue.error}): ran in-process (break-glass)`;
@@ -60,7 +79,14 @@ export async function openApp(cfg: AppConfig): Promise<App & { journal: Journal 
     const { sqliteLeases } = await import('../coord/sqlite-leases.js');
     const { localExecutor } = await import('../engine/executors/local.js');
     leases = sqliteLeases(join(dirname(cfg.paths.journal), 'leases.db'));
-    const local = localExecutor({ journal, leases, drivers, openSession, resolveSecret, clock: monotonicClock, owner });
+    let sessions: (() => import('../engine/sessions.js').Sessions) | undefined;
+    if (cfg.warmSessions) {
+      const { WarmSessions } = await import('../engine/warm-sessions.js');
+      const warm = new WarmSessions(openSession, resolveSecret, { clock: monotonicClock, maxSessions: 1024 });
+      sessions = () => warm.forRun();
+      closeWarm = () => warm.closeAll();
+    }
+    const local = localExecutor({ journal, leases, drivers, openSession, resolveSecret, clock: monotonicClock, owner, sessions });
     executor = withSecretsOf(local, journal, redactor);
   }
   const { InventoryCache } = await import('../inventory/cache.js');
@@ -70,12 +96,23 @@ export async function openApp(cfg: AppConfig): Promise<App & { journal: Journal 
     await learnSecrets(redactor, Object.values(plan.devices));
     return plan;
   };
-  const app = createApp({ journal, leases, executor, planner, clock: monotonicClock, breakGlass, approvalTtlMs: cfg.approvalTtlMs });
+  const app = createApp({
+    journal,
+    leases,
+    executor,
+    planner,
+    clock: monotonicClock,
+    breakGlass,
+    approvalTtlMs: cfg.approvalTtlMs,
+    fallback,
+  });
   return {
     ...app,
     journal,
     async close() {
       await app.close();
+      await closeWarm?.();
+      await closeFallback?.();
       await leases.close();
       await journal.close();
     },

@@ -22,4 +22,9 @@ export interface ExecOptions {
    * from then on it is not lost if the caller goes away. The API answers its request here.
    */
   onAccepted?: () => void;
+  /**
+   * Queue executor: when Redis does not take the run, leave it `queued` (not `failed`) so the
+   * caller can run it in-process instead (break-glass).
+   */
+  keepQueuedOnFailure?: boolean;
 }

@@ -96,6 +96,10 @@ interface DataShapes {
   'run.lease-lost': { device?: string; owner: string; token: number; error: string };
   /** A queued device step vanished (no job, no result, no heartbeat for a while): its actions are undecided until resumed. */
   'stage.step-lost': { stage: number; device: string; error: string };
+  /** Queue mode: a rollback was handed to the workers (the run is still as it was until one starts it). */
+  'rollback.queued': { by: string; reason?: string };
+  /** The queue did not take the run; it ran in this process instead (invariant 10), as its trigger allows. */
+  'run.break-glass': { reason: string };
   /** A person (or the clock, `by: 'expiry'`) decided a pending approval of the run or of its rollback. */
   'approval.decided': { decision: 'approved' | 'rejected' | 'expired'; by: string; for: 'run' | 'rollback'; reason?: string };
   /** A rollback that policy makes wait for a second person; it expires at `expiresAt` (epoch ms). */

@@ -86,6 +86,26 @@ function summary(e: JournalEntry): string {
       return `revert failed (${action(d.inverse)}): ${str(d.code, '?')} ${str(d.error)}`;
     case 'rollback.finished':
       return `rollback ${str(d.state, '?')}: ${count(d.reverted)} reverted, ${count(d.failed)} failed`;
+    case 'approval.decided':
+      return `${str(d.for, 'run')} ${str(d.decision, '?')} by ${str(d.by, '?')}${d.reason ? `: ${str(d.reason)}` : ''}`;
+    case 'rollback.requested':
+      return `rollback asked by ${str(d.by, '?')}, waits for approval${d.reason ? `: ${str(d.reason)}` : ''}`;
+    case 'rollback.queued':
+      return `rollback queued for a worker by ${str(d.by, '?')}`;
+    case 'run.break-glass':
+      return `BREAK-GLASS: ${str(d.reason)}`;
+    case 'trigger.event':
+      return `${str(d.kind, '?')} event via ${str(d.trigger, '?')} (${str(d.status, '?')}): ${str(d.decision, '?')}${d.detail ? ` - ${str(d.detail)}` : ''}${d.repeatsSinceLast ? ` (+${str(d.repeatsSinceLast)} repeats)` : ''}`;
+    case 'notify.sent':
+      return `told ${str(d.channel, '?')} (${str(d.event, '?')}, attempt ${str(d.attempt, '?')}, ${str(d.ms, '?')} ms)`;
+    case 'notify.failed':
+      return `could not tell ${str(d.channel, '?')} (${str(d.event, '?')}, attempt ${str(d.attempt, '?')}${d.final ? ', gave up' : ''}): ${str(d.error)}`;
+    case 'auth.failed':
+      return `refused ${str(d.ip, '?')} on ${str(d.route, '?')}: ${str(d.reason)}`;
+    case 'token.created':
+      return `token ${str(d.name, '?')} (${str(d.tokenId, '?')}) created by ${str(d.by, '?')}: ${Array.isArray(d.scopes) ? d.scopes.join(',') : '?'}`;
+    case 'token.revoked':
+      return `token ${str(d.tokenId, '?')} revoked by ${str(d.by, '?')}`;
     default:
       return JSON.stringify(d).slice(0, 120);
   }

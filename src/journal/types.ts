@@ -25,6 +25,8 @@ import type { EntryDataMap } from './entry-data.js';
  *   rollback.finished  { state, reverted, failed }
  *   run.lease-lost     { device?, owner, token, error }   (the executor lost a device lease and stopped)
  *   stage.step-lost    { stage, device, error }   (a queued device step vanished: no job, no result, no heartbeat)
+ *   rollback.queued    { by, reason }   (queue mode: the rollback job is on its way to a worker)
+ *   run.break-glass    { reason }   (the queue did not take the run: it ran in-process instead, as its trigger allows)
  *   approval.decided   { decision: approved|rejected|expired, by, for: run|rollback, reason? }
  *   rollback.requested { by, reason, expiresAt }   (rollback waits for a second person's approval)
  *   trigger.event      { trigger, kind, status, decision, dedupKey, targets, runId?, detail? }   (every detector event and what became of it)
@@ -57,6 +59,8 @@ export type EntryType =
   | 'rollback.finished'
   | 'run.lease-lost'
   | 'stage.step-lost'
+  | 'run.break-glass'
+  | 'rollback.queued'
   | 'approval.decided'
   | 'rollback.requested'
   | 'trigger.event'

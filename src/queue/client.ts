@@ -76,7 +76,7 @@ function queueExecutor(journal: Journal, queue: Queue<RunJob>, close: () => Prom
       try {
         await enqueue({ runId, op: 'execute' }, runId);
       } catch (err) {
-        if (fresh) await transition(journal, runId, 'failed', { reason: errorMessage(err) });
+        if (fresh && !opts.keepQueuedOnFailure) await transition(journal, runId, 'failed', { reason: errorMessage(err) });
         throw err;
       }
       opts.onAccepted?.();
@@ -84,6 +84,8 @@ function queueExecutor(journal: Journal, queue: Queue<RunJob>, close: () => Prom
       return runView(runId, await journal.entries(runId)) as RunResult;
     },
     async rollback(runId, opts) {
+      // Said before the job exists, so a follower never takes the run for at rest in between.
+      await journal.append(runId, 'rollback.queued', { by: opts.by, ...(opts.reason ? { reason: opts.reason } : {}) });
       await enqueue({ runId, op: 'rollback', by: opts.by, reason: opts.reason }, runId);
       opts.onAccepted?.();
       await followUntil(journal, queue, runId, 'rollback', opts.onEvent);

@@ -10,6 +10,13 @@ export function siteQueue(site: string): string {
   return `site-${site}`;
 }
 
+/** A worker's presence: refreshed every PRESENCE_EVERY_MS, gone PRESENCE_TTL_MS after it stops (readyz counts these). */
+export function workerKey(prefix: string, owner: string): string {
+  return `${prefix}:worker:${owner}`;
+}
+export const PRESENCE_EVERY_MS = 5_000;
+export const PRESENCE_TTL_MS = 15_000;
+
 export interface RunJob {
   runId: string;
   op: 'execute' | 'rollback';

@@ -26,7 +26,10 @@ import {
   type RunJob,
   STEP_HEARTBEAT_MS,
   STEP_LOST_AFTER_MS,
+  PRESENCE_EVERY_MS,
+  PRESENCE_TTL_MS,
   siteQueue,
+  workerKey,
 } from './keys.js';
 import { queueStage, runDeviceJobs } from './stage.js';
 import { orphanSweeper } from './sweeper.js';
@@ -237,6 +240,11 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     sweeping = setInterval(sweep, SWEEP_EVERY_MS);
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()));
+  // Presence, for `/readyz` and operators: which workers listen, for which sites.
+  const presence = JSON.stringify({ sites: o.sites, coordinate: o.coordinate, pid: process.pid });
+  const announce = () => redis.set(workerKey(o.prefix, o.owner), presence, 'PX', PRESENCE_TTL_MS).catch(() => undefined);
+  await announce();
+  const announcing = setInterval(announce, PRESENCE_EVERY_MS);
   log(`worker ${o.owner}: sites ${o.sites.join(', ') || '(none)'}${o.coordinate ? ', coordinating runs' : ''}`);
   return {
     owner: o.owner,
@@ -244,6 +252,8 @@ export async function startWorker(o: WorkerOptions): Promise<RunningWorker> {
     async close() {
       stopping.abort('worker stopping');
       clearInterval(sweeping);
+      clearInterval(announcing);
+      await redis.del(workerKey(o.prefix, o.owner)).catch(() => undefined);
       await runsQueue?.close().catch(() => undefined);
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all([...queues.values()].map((q) => q.close()));

@@ -44,6 +44,8 @@ export interface HarnessOptions {
   notify?: string;
   approvalTtlMs?: number;
   failures?: { windowMs: number; max: number };
+  /** Queue mode: runs go to `firebreak worker` processes through this Redis (default: local executor). */
+  queue?: { redisUrl: string; prefix: string };
   /** Extra playbooks (file name -> YAML) next to the shipped ones. */
   playbooks?: Record<string, string>;
 }
@@ -82,7 +84,13 @@ export async function startApiHarness(o: HarnessOptions): Promise<ApiHarness> {
     },
   });
   const serving = await serve({
-    app: { paths: { inventory: net.inventoryDir, playbooks, journal: journalFile }, local: true, approvalTtlMs: o.approvalTtlMs },
+    app: {
+      paths: { inventory: net.inventoryDir, playbooks, journal: journalFile },
+      local: !o.queue,
+      redisUrl: o.queue?.redisUrl,
+      redisPrefix: o.queue?.prefix,
+      approvalTtlMs: o.approvalTtlMs,
+    },
     host: '127.0.0.1',
     port: 0,
     triggersFile,

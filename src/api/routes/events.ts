@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import { pendingOf } from '../../app/approvals.js';
 import { entryEvent } from '../../engine/entry-events.js';
+import type { JournalEntry } from '../../journal/types.js';
 import type { Plan } from '../../plan/types.js';
 import { route, type RouteSpec } from '../route.js';
 import type { ApiDeps } from '../server.js';
@@ -9,6 +10,15 @@ import { runIdOf } from './runs.js';
 /** How often a stream polls the journal: the console shows a verified action within 200 ms of its entry. */
 const POLL_MS = 25;
 const KEEPALIVE_MS = 15_000;
+/** A queued rollback no worker took in this time was withdrawn (queue/client.ts): stop waiting for it. */
+const ROLLBACK_PICKUP_MS = 20_000;
+
+/** Queue mode: a rollback handed to the workers that none has started yet. */
+function rollbackOnItsWay(entries: readonly JournalEntry[]): boolean {
+  const queued = [...entries].reverse().find((e) => e.type === 'rollback.queued');
+  if (!queued || Date.now() - Date.parse(queued.ts) > ROLLBACK_PICKUP_MS) return false;
+  return !entries.some((e) => e.seq > queued.seq && (e.type === 'rollback.started' || e.type === 'run.state'));
+}
 
 /**
  * Server-Sent Events: a run's journal as it is written. Each event's id is the entry's journal
@@ -56,7 +66,7 @@ export function eventRoutes(deps: ApiDeps, streams: Set<Response>): RouteSpec[] 
             }
             if (ctl.signal.aborted) break;
             const all = await deps.app.journal.entries(runId);
-            if (!pendingOf(all) && all.at(-1)!.seq <= after) {
+            if (!pendingOf(all) && !rollbackOnItsWay(all) && all.at(-1)!.seq <= after) {
               res.write(`event: end\ndata: ${JSON.stringify({ state: await app.state(runId) })}\n\n`);
               break;
             }
