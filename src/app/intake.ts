@@ -49,6 +49,8 @@ export function createIntake(deps: { app: App; now?: () => number; onDecision?: 
   const byDedup = new Map<string, Known>();
   const byTarget = new Map<string, Known>();
   const started = new Map<string, number[]>();
+  /** Targets of runs this intake created, by hold target (dropped once their runs are over). */
+  const claimed = new Map<string, string>();
   const repeats = new Map<string, { at: number; count: number }>();
   const tails = new Map<string, Promise<unknown>>();
   let loaded: Promise<void> | undefined;
@@ -110,8 +112,9 @@ export function createIntake(deps: { app: App; now?: () => number; onDecision?: 
     }
     if (ev.status === 'resolved') return decide(await resolved(spec, ev), spec);
     try {
+      // One at a time per alert and per target, across triggers: two detectors naming one host at once make one run.
       return decide(
-        await serial(`${spec.name}|${ev.dedupKey}`, () => serial(`${spec.name}|${ev.target}`, () => firing(spec, ev, caller, receivedAt))),
+        await serial(`${spec.name}|${ev.dedupKey}`, () => serial(`target|${ev.target}`, () => firing(spec, ev, caller, receivedAt))),
         spec,
       );
     } catch (err) {
@@ -174,12 +177,18 @@ export function createIntake(deps: { app: App; now?: () => number; onDecision?: 
         spec,
         ev,
         'refused',
-        `${errorCode(err)}${err instanceof ParamInvalid ? ` ${/^param "([^"]+)"/.exec(err.message)?.[1] ?? ''}` : ''}`,
+        `${errorCode(err)}${err instanceof ParamInvalid ? ` params.${/^param "([^"]+)"/.exec(err.message)?.[1] ?? '?'}` : ''}`,
       );
       throw err;
     }
     const held = await app.holds();
     const holders = new Map(held.map((h) => [h.target, h.holders.at(-1)!.runId]));
+    // Runs of ours accepted but not yet at their devices hold nothing in the journal yet: count them too.
+    for (const [t, runId] of claimed) {
+      if (holders.has(t)) continue;
+      if (OVER.includes(await app.state(runId))) claimed.delete(t);
+      else holders.set(t, runId);
+    }
     const targets = plan.actions.map((a) => holdTarget(a.device, a.action));
     if (targets.length && targets.every((t) => holders.has(t))) {
       const runId = holders.get(targets[0]!)!;
@@ -218,16 +227,35 @@ export function createIntake(deps: { app: App; now?: () => number; onDecision?: 
       triggerAt: receivedAt,
       idempotencyKey: `${ev.dedupKey}${generation}`,
       approval: spec.approval === 'required',
+      breakGlass: spec.breakGlass,
     });
     const known = { runId: r.runId, at: t };
     byDedup.set(ev.dedupKey, known);
     byTarget.set(`${spec.name}|${ev.target}`, known);
     times.push(t);
+    for (const target of targets) claimed.set(target, r.runId);
     await record(r.runId, spec, ev, 'created');
     return { status: r.created ? 201 : 200, decision: r.created ? 'created' : 'duplicate', runId: r.runId, state: r.state };
   }
 
-  return { handle };
+  /** An event that could not even be read (bad payload, a field the templates need missing): journaled and counted. */
+  async function refused(spec: TriggerSpec, err: unknown): Promise<void> {
+    deps.onDecision?.(spec.name, 'refused');
+    const field = (err as { field?: string }).field;
+    await journal
+      .append(API_STREAM, 'trigger.event', {
+        trigger: spec.name,
+        kind: spec.kind,
+        status: 'unknown',
+        decision: 'refused',
+        dedupKey: '',
+        targets: [],
+        detail: `${errorCode(err)}${field ? ` ${field}` : ''}`,
+      })
+      .catch(() => undefined);
+  }
+
+  return { handle, refused };
 }
 
 export type Intake = ReturnType<typeof createIntake>;

@@ -67,6 +67,8 @@ export function runInfoFrom(created: JournalEntry | undefined): RunInfo {
 
 /** The event kinds one journal entry gives, most specific first (none for anything but `run.state`). */
 export function kindsFor(entry: JournalEntry): EventKind[] {
+  // A rollback that waits for a second person changes no state, but someone must be told.
+  if (entry.type === 'rollback.requested') return ['awaiting-approval', 'state'];
   if (entry.type !== 'run.state') return [];
   const state = str(entry.data.state) ?? '?';
   const kinds: EventKind[] = ['state'];
@@ -88,7 +90,7 @@ export function pickFor(events: readonly NotificationEvent[], subscribed?: reado
 
 function eventOf(kind: EventKind, entry: JournalEntry, run: RunInfo): NotificationEvent {
   const d = entry.data;
-  const state = str(d.state) ?? '?';
+  const state = entry.type === 'rollback.requested' ? ROLLBACK_WAITS : (str(d.state) ?? '?');
   const from = str(d.from);
   const by = str(d.by);
   const reason = str(d.reason);
@@ -96,7 +98,7 @@ function eventOf(kind: EventKind, entry: JournalEntry, run: RunInfo): Notificati
   const notDone = Array.isArray(d.notDone) ? d.notDone.map(notDoneOf) : [];
   const severity = FAILED_STATES.includes(state)
     ? 'bad'
-    : state === 'awaiting-approval'
+    : state === 'awaiting-approval' || state === ROLLBACK_WAITS
       ? 'wait'
       : state === 'contained' || state === 'rolled-back'
         ? 'good'
@@ -114,6 +116,7 @@ function eventOf(kind: EventKind, entry: JournalEntry, run: RunInfo): Notificati
     for (const n of notDone) lines.push(`- ${n.actionId}${n.device ? ` on ${n.device}` : ''}: ${n.error}`);
   }
   if (state === 'awaiting-approval') lines.push('It waits for a person to approve or reject it.');
+  if (state === ROLLBACK_WAITS) lines.push('Its rollback was asked for and waits for a second person to approve or reject it.');
   return {
     event: kind,
     runId: entry.runId,
@@ -133,13 +136,16 @@ function eventOf(kind: EventKind, entry: JournalEntry, run: RunInfo): Notificati
   };
 }
 
+/** What a pending rollback request reads as, in place of a state. */
+const ROLLBACK_WAITS = 'rollback-awaiting-approval';
+
 function titleOf(kind: EventKind, runId: string, state: string, playbook: string): string {
   const head = `Firebreak run ${runId} (${playbook})`;
   switch (kind) {
     case 'started':
       return `${head} started`;
     case 'awaiting-approval':
-      return `${head} waits for approval`;
+      return state === ROLLBACK_WAITS ? `${head}: its rollback waits for approval` : `${head} waits for approval`;
     case 'failed':
       return `${head} ${FAILED_WORDS[state] ?? state}`;
     default:

@@ -93,7 +93,13 @@ export function triggerRoutes(deps: ApiDeps & { intake: Intake }): RouteSpec[] {
       async handler({ req, res }) {
         const spec = specOf(req, r.kind);
         if (spec.kind === 'webhook' && !(await signatureOk(deps, spec, req, res))) return;
-        const event = r.event(spec, req.body);
+        let event: TriggerEvent;
+        try {
+          event = r.event(spec, req.body);
+        } catch (err) {
+          await deps.intake.refused(spec, err);
+          throw err;
+        }
         const result = await deps.intake.handle(spec, event, actorOf(res), res.locals.receivedAt as number);
         res.locals.decision = result.decision;
         if (result.runId) res.locals.runId = result.runId;
@@ -124,6 +130,7 @@ async function signatureOk(deps: ApiDeps, spec: TriggerSpec, req: Request, res: 
     .append(API_STREAM, 'auth.failed', { ip: req.ip ?? '?', reason: `${v.code}: ${v.message}`, route: req.path })
     .catch(() => undefined);
   deps.metrics.webhookDecision(spec.name, v.code.toLowerCase());
-  sendError(res, 401, v.code, v.message, v.code === 'SIGNATURE_MISSING' ? `header.${SIGNATURE_HEADER}` : undefined);
+  const missing = v.code === 'SIGNATURE_MISSING' ? (req.get(TIMESTAMP_HEADER) ? SIGNATURE_HEADER : TIMESTAMP_HEADER) : undefined;
+  sendError(res, 401, v.code, v.message, missing ? `header.${missing}` : undefined);
   return false;
 }
