@@ -36,6 +36,8 @@ export interface IntakeResult {
 /** States after which a new firing of the same alert is a new incident, not a duplicate. */
 const OVER: readonly RunState[] = ['rolled-back', 'rejected', 'expired', 'failed'];
 const JOURNAL_REPEAT_MS = 10_000;
+/** How stale a run's state may be when answering a duplicate (it only decides "still live?"). */
+const STATE_TTL_MS = 500;
 
 interface Known {
   runId: string;
@@ -51,6 +53,7 @@ export function createIntake(deps: { app: App; now?: () => number; onDecision?: 
   const started = new Map<string, number[]>();
   /** Targets of runs this intake created, by hold target (dropped once their runs are over). */
   const claimed = new Map<string, string>();
+  const states = new Map<string, { state: RunState; at: number }>();
   const repeats = new Map<string, { at: number; count: number }>();
   const tails = new Map<string, Promise<unknown>>();
   let loaded: Promise<void> | undefined;
@@ -111,6 +114,12 @@ export function createIntake(deps: { app: App; now?: () => number; onDecision?: 
       return decide({ status: 200, decision: 'ignored', why: ev.why }, spec);
     }
     if (ev.status === 'resolved') return decide(await resolved(spec, ev), spec);
+    // A flapping alert's repeats are the common case: answered from memory, without waiting in line.
+    const fast = await liveDuplicate(ev.dedupKey);
+    if (fast) {
+      await record(fast.runId, spec, ev, 'duplicate');
+      return decide({ status: 200, decision: 'duplicate', runId: fast.runId, state: fast.state }, spec);
+    }
     try {
       // One at a time per alert and per target, across triggers: two detectors naming one host at once make one run.
       return decide(
@@ -121,6 +130,19 @@ export function createIntake(deps: { app: App; now?: () => number; onDecision?: 
       deps.onDecision?.(spec.name, 'refused');
       throw err;
     }
+  }
+
+  /** A live run for this alert, its state at most STATE_TTL_MS old (a run only moves forward). */
+  async function liveDuplicate(dedupKey: string): Promise<{ runId: string; state: RunState } | undefined> {
+    const dup = byDedup.get(dedupKey);
+    if (!dup) return undefined;
+    const t = now();
+    let s = states.get(dup.runId);
+    if (!s || t - s.at > STATE_TTL_MS) {
+      s = { state: await app.state(dup.runId), at: t };
+      states.set(dup.runId, s);
+    }
+    return OVER.includes(s.state) ? undefined : { runId: dup.runId, state: s.state };
   }
 
   async function resolved(spec: TriggerSpec, ev: TriggerEvent): Promise<IntakeResult> {

@@ -200,7 +200,8 @@ async function postgresDb(url: string, schema: string): Promise<Db> {
     if (err instanceof FirebreakError) return err;
     return new TokenStoreUnavailable(journalError(where, doing, err, secret).message, { cause: err });
   };
-  const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 10_000, application_name: 'firebreak-tokens' });
+  // Every API request reads its token (no cache: a revocation takes effect at once), so more than a trickle of connections.
+  const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 10_000, application_name: 'firebreak-tokens' });
   // An idle connection that drops (server restart) is discarded; the next query opens a new one.
   pool.on('error', () => undefined);
   const table = `"${schema}".api_tokens`;
