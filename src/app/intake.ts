@@ -252,11 +252,11 @@ export function createIntake(deps: { app: App; now?: () => number; onDecision?: 
       breakGlass: spec.breakGlass,
     });
     const known = { runId: r.runId, at: t };
-    byDedup.set(ev.dedupKey, known);
     byTarget.set(`${spec.name}|${ev.target}`, known);
     times.push(t);
     for (const target of targets) claimed.set(target, r.runId);
-    await record(r.runId, spec, ev, 'created');
+    // Journaled before repeats can be answered from memory, so the run's story starts with `created`.
+    await record(r.runId, spec, ev, 'created').finally(() => byDedup.set(ev.dedupKey, known));
     return { status: r.created ? 201 : 200, decision: r.created ? 'created' : 'duplicate', runId: r.runId, state: r.state };
   }
 
