@@ -65,5 +65,7 @@ export class RedisUnavailable extends kind('REDIS_UNAVAILABLE') {}
 export class JournalUnavailable extends kind('JOURNAL_UNAVAILABLE') {}
 /** Configuration (environment, flags) that cannot work, e.g. a worker without REDIS_URL. */
 export class ConfigInvalid extends kind('CONFIG_INVALID') {}
+/** A run with this idempotency key is in the journal already (another process made it first). */
+export class IdempotencyTaken extends kind('IDEMPOTENCY_TAKEN') {}
 /** An approval that policy does not allow: the requester approving their own run, say. */
 export class ApprovalRefused extends kind('APPROVAL_REFUSED') {}

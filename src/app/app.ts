@@ -4,7 +4,7 @@ import type { RollbackResult, RunResult } from '../engine/events.js';
 import type { ExecOptions, Executor } from '../engine/executor.js';
 import { ACTIVE_STATES, currentState, type RunState, transition } from '../engine/lifecycle.js';
 import { runView } from '../engine/run-view.js';
-import { errorMessage, PlanInvalid, QueueUnavailable, RunNotFound, RunStateConflict } from '../errors.js';
+import { errorMessage, IdempotencyTaken, PlanInvalid, QueueUnavailable, RunNotFound, RunStateConflict } from '../errors.js';
 import type { JournalEntry, Journal } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
 import { APPROVAL_TTL_MS, ROLLBACK_FROM, decide, expireDue, type PendingApproval, pendingApprovals, pendingOf } from './approvals.js';
@@ -171,7 +171,7 @@ export function createApp(deps: AppDeps): App {
         if (existing) return { runId: existing.runId, created: false };
       }
       const runId = req.runId ?? newRunId();
-      await journal.append(runId, 'run.created', {
+      const created = journal.append(runId, 'run.created', {
         plan,
         trigger: { ...req.trigger },
         triggerAt: req.triggerAt ?? deps.clock(),
@@ -179,6 +179,15 @@ export function createApp(deps: AppDeps): App {
         ...(req.idempotencyKey ? { idempotencyKey: req.idempotencyKey } : {}),
         ...(deps.breakGlass ? { breakGlass: deps.breakGlass } : {}),
       });
+      try {
+        await created;
+      } catch (err) {
+        // Another process made the run for this key between our look and our write: theirs stands.
+        if (!(err instanceof IdempotencyTaken)) throw err;
+        const theirs = (await journal.find({ types: ['run.created'] })).find((e) => e.data.idempotencyKey === req.idempotencyKey);
+        if (!theirs) throw err;
+        return { runId: theirs.runId, created: false };
+      }
       for (const o of plan.overrides)
         await journal.append(runId, 'lockout.overridden', { actionId: o.at ?? '?', message: o.message, by: req.trigger.by });
       return { runId, created: true };

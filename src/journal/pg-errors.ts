@@ -1,4 +1,4 @@
-import { FirebreakError, JournalCorrupt, JournalUnavailable } from '../errors.js';
+import { FirebreakError, IdempotencyTaken, JournalCorrupt, JournalUnavailable } from '../errors.js';
 
 /**
  * PostgreSQL and socket errors as Firebreak errors, at the store's edge. `where` names the journal
@@ -36,6 +36,8 @@ export function journalError(where: string, doing: string, err: unknown, secret?
     );
   }
   if (code === '42501') return new JournalUnavailable(`${where}: permission denied while ${doing}: ${said} (${code})`, cause);
+  if (code === '23505' && (e as { constraint?: unknown }).constraint === 'entries_idempotency')
+    return new IdempotencyTaken(`${where}: a run with this idempotency key is in the journal already`, cause);
   if (code === '23505' || code === 'P0001') {
     // A seq taken behind the store's back, or one of the append-only triggers refusing a change.
     return new JournalCorrupt(`${where}: ${said} while ${doing} (${code}); run \`firebreak journal verify\``, cause);

@@ -12,7 +12,7 @@ import { JournalCorrupt } from '../errors.js';
  */
 
 /** The schema version this build writes. */
-export const PG_SCHEMA_VERSION = 2;
+export const PG_SCHEMA_VERSION = 3;
 
 interface Migration {
   version: number;
@@ -75,6 +75,14 @@ ALTER TABLE ${s}.entries DISABLE TRIGGER entries_no_change;
 UPDATE ${s}.entries SET device = data::jsonb ->> 'device' WHERE data::jsonb ? 'device';
 ALTER TABLE ${s}.entries ENABLE TRIGGER entries_no_change;
 CREATE INDEX entries_device ON ${s}.entries (device, seq) WHERE device IS NOT NULL;
+`,
+  },
+  {
+    version: 3,
+    description: 'one run per idempotency key, whichever process asks',
+    sql: (s) => `
+CREATE UNIQUE INDEX entries_idempotency ON ${s}.entries ((data::jsonb ->> 'idempotencyKey'))
+  WHERE type = 'run.created' AND (data::jsonb ->> 'idempotencyKey') IS NOT NULL;
 `,
   },
 ];

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { JournalCorrupt } from '../errors.js';
+import { IdempotencyTaken, JournalCorrupt } from '../errors.js';
 import { redactor as processRedactor, type Redactor } from '../secrets.js';
 import { entryHashCanonical, type ChainHead, verifyRows } from './chain.js';
 import { encodeData, type EncodedData } from './plain.js';
@@ -33,6 +33,9 @@ CREATE INDEX IF NOT EXISTS entries_run_id ON entries (run_id, seq);
 -- A device's entries (its holds) without a full scan; the same expression find() uses.
 CREATE INDEX IF NOT EXISTS entries_device ON entries (json_extract(data, '$.device'), seq);
 CREATE INDEX IF NOT EXISTS entries_type ON entries (type, seq);
+-- One run per idempotency key, whichever process asks (two API servers, a server and the CLI).
+CREATE UNIQUE INDEX IF NOT EXISTS entries_idempotency ON entries (json_extract(data, '$.idempotencyKey'))
+  WHERE type = 'run.created' AND json_extract(data, '$.idempotencyKey') IS NOT NULL;
 CREATE TABLE IF NOT EXISTS head (
   id   INTEGER PRIMARY KEY CHECK (id = 1),
   seq  INTEGER NOT NULL,
@@ -77,6 +80,20 @@ export interface SqliteJournalOptions extends SqliteStoreOptions {
  */
 export function openSqliteJournal(file: string, opts: SqliteJournalOptions = {}): JournalStore {
   return journalWriter(openSqliteStore(file, opts), opts.redactor ?? processRedactor);
+}
+
+/** The unique index on idempotency keys refusing a second run: a typed error the application answers. */
+function idempotent<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (
+      (err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' &&
+      /entries_idempotency|idempotencyKey/.test(String((err as Error).message))
+    )
+      throw new IdempotencyTaken('a run with this idempotency key is in the journal already', { cause: err });
+    throw err;
+  }
 }
 
 /** The SQLite store itself: stores exactly what it is given (see journalWriter for redaction). */
@@ -142,12 +159,12 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions = {}): Jo
   const store: JournalStore = {
     async append(runId, type, data) {
       const c = encodeData(data);
-      return withWriteLock(busyTimeoutMs, () => appendTx.immediate(runId, type, c, new Date().toISOString()));
+      return withWriteLock(busyTimeoutMs, () => idempotent(() => appendTx.immediate(runId, type, c, new Date().toISOString())));
     },
     async appendMany(items) {
       if (!items.length) return [];
       const c = items.map((i) => ({ runId: i.runId, type: i.type, data: encodeData(i.data) }));
-      return withWriteLock(busyTimeoutMs, () => appendManyTx.immediate(c, new Date().toISOString()));
+      return withWriteLock(busyTimeoutMs, () => idempotent(() => appendManyTx.immediate(c, new Date().toISOString())));
     },
     async entries(runId) {
       return selectRun.all(runId).map(toEntry);
