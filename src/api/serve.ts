@@ -1,4 +1,5 @@
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { AppConfig } from '../app/open.js';
 import { errorMessage } from '../errors.js';
@@ -22,6 +23,8 @@ export interface ServeOptions {
   log?: Logger;
   /** Failed sign-ins per source address before 429 (tests lower it). */
   failures?: { windowMs: number; max: number };
+  /** The built console (default dist/console). */
+  consoleDir?: string;
   /** How long stop() waits for runs executing in this process. */
   drainMs?: number;
 }
@@ -122,6 +125,7 @@ export async function serve(o: ServeOptions): Promise<Serving> {
       version: o.version,
       intake,
       failures: o.failures,
+      consoleDir: o.consoleDir ?? defaultConsoleDir(),
     });
     const http = await listen(api, o.host, o.port);
     log.info({ address: http.address, executor: app.executor, triggers: triggers.map((t) => t.name) }, 'serving');
@@ -168,6 +172,11 @@ async function connectedRedis(url: string) {
   const redis = connectRedis(url, { role: 'client' });
   await redisReady(redis).catch(() => undefined);
   return redis;
+}
+
+/** dist/console next to this file's build (dist/src/api/serve.js -> dist/console). */
+function defaultConsoleDir(): string {
+  return fileURLToPath(new URL('../../console', import.meta.url));
 }
 
 /** The application's clock (the same one run.created's triggerAt uses). */

@@ -8,6 +8,7 @@ import type { TokenStore } from '../identity/tokens.js';
 import type { ReplayCache } from '../triggers/hmac.js';
 import type { TriggerSpec } from '../triggers/types.js';
 import { authenticate, requireScope } from './auth.js';
+import { mountConsole } from './console.js';
 import { errorHandler, fromZod, NotFound } from './errors.js';
 import type { ApiMetrics } from './metrics.js';
 import { openApiDocument, type RouteSpec } from './route.js';
@@ -39,6 +40,8 @@ export interface ApiDeps {
   clock: () => number;
   version: string;
   intake: Intake;
+  /** The built console (dist/console); served at `/` when it is there. */
+  consoleDir?: string;
   /** Failed sign-ins per source address before 429 (tests lower it). */
   failures?: { windowMs: number; max: number };
 }
@@ -89,6 +92,7 @@ export function createApi(deps: ApiDeps): Api {
   });
   x.use(top);
   x.use(API_BASE, api);
+  if (deps.consoleDir) mountConsole(x, deps.consoleDir);
   x.use((req, _res, next) => next(new NotFound(`no route ${req.method} ${req.path}`)));
   x.use(errorHandler(deps.log));
   return { express: x, routes, streams };

@@ -96,6 +96,8 @@ export const playbookSchema = z.strictObject({
   id: z.string().regex(PLAYBOOK_ID, `must match ${PLAYBOOK_ID.source}`),
   title: z.string().min(1).max(200),
   description: z.string().max(4000).optional(),
+  /** Where the console shows it: cutting the internet, segments, single hosts. */
+  group: z.enum(['internet', 'segments', 'hosts', 'other']).default('other'),
   params: z
     .record(
       z.string(),

@@ -61,6 +61,7 @@ export type FailurePolicy = 'continue' | 'abort' | 'rollback';
 export interface Playbook {
   id: string;
   title: string;
+  group: 'internet' | 'segments' | 'hosts' | 'other';
   description?: string;
   params: Record<string, ParamSpec>;
   policy: {
