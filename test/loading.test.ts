@@ -102,7 +102,7 @@ describe('shipped files', () => {
     expect(await listPlaybooks(dir)).toEqual(['drop-internet-uplinks', 'isolate-host', 'isolate-segment']);
     const all = await loadPlaybooks(dir);
     for (const p of all) {
-      expect(p.policy).toEqual({ approval: 'none', onFailure: 'continue', timeoutMs: 10_000, retries: 1 });
+      expect(p.policy).toEqual({ approval: 'none', rollbackApproval: 'none', onFailure: 'continue', timeoutMs: 10_000, retries: 1 });
       expect(p.source.sha256).toMatch(/^[0-9a-f]{64}$/);
     }
     const host = all.find((p) => p.id === 'isolate-host')!;
