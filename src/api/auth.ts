@@ -1,12 +1,15 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { hasScope } from '../identity/scopes.js';
 import { addressAllowed, type Identity, type TokenStore, tokenId } from '../identity/tokens.js';
+import { sameToken, type UserRecord, type UserStore } from '../identity/users.js';
 import { API_STREAM, type Journal } from '../journal/types.js';
 import { sendError } from './respond.js';
 
 /**
- * Bearer-token authentication for the REST API. `authenticate` finds who is asking (or refuses
- * with 401/403/429) and sets `res.locals.identity`; `requireScope` then checks what they may do.
+ * Authentication for the REST API: a bearer token, or (when a user store is given) the console's
+ * session cookie, whose requests that change anything must carry the session's CSRF token in
+ * `X-CSRF-Token`. `authenticate` finds who is asking (or refuses with 401/403/429) and sets
+ * `res.locals.identity`; `requireScope` then checks what they may do.
  * Every refusal is journaled as `auth.failed` (never the token text) and counts against the
  * source address: after `max` refusals in a window the address gets 429 without its token even
  * being looked at, and only the first such 429 of the window is journaled.
@@ -15,6 +18,8 @@ import { sendError } from './respond.js';
 export interface AuthOptions {
   tokens: TokenStore;
   journal: Journal;
+  /** Console users: their session cookie is accepted too. */
+  users?: UserStore;
   /** Refusals allowed per source address per window (default 10 per 60 s). */
   failures?: { windowMs: number; max: number };
 }
@@ -70,9 +75,61 @@ class FailureCounter {
 
 /** What requireScope needs from the authenticate that ran before it on the same request. */
 interface Refuser {
-  refuse(req: Request, res: Response, status: number, code: string, message: string, reason: string, id?: string): Promise<void>;
+  /** `who`: a token id, or the console user refused. */
+  refuse(
+    req: Request,
+    res: Response,
+    status: number,
+    code: string,
+    message: string,
+    reason: string,
+    who?: string | { user: string },
+  ): Promise<void>;
 }
 const refusers = new WeakMap<Request, Refuser>();
+
+/** The console's session cookie (HttpOnly, SameSite=Strict; Secure over https or FIREBREAK_COOKIE_SECURE=1). */
+export const SESSION_COOKIE = 'fb_session';
+export const CSRF_HEADER = 'X-CSRF-Token';
+/** Methods that change nothing: no CSRF token needed. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+function cookieAttributes(req: Request): string {
+  const secure = req.secure || process.env.FIREBREAK_COOKIE_SECURE === '1';
+  return `HttpOnly; SameSite=Strict; Path=/${secure ? '; Secure' : ''}`;
+}
+
+/** The Set-Cookie value that hands a browser its session. */
+export function sessionCookie(req: Request, sessionId: string): string {
+  return `${SESSION_COOKIE}=${sessionId}; ${cookieAttributes(req)}`;
+}
+
+/** The Set-Cookie value that makes a browser forget its session. */
+export function clearedSessionCookie(req: Request): string {
+  return `${SESSION_COOKIE}=; ${cookieAttributes(req)}; Max-Age=0`;
+}
+
+/** The session id the request carries (cookie-parser's req.cookies, else the Cookie header itself). */
+export function sessionIdOf(req: Request): string | undefined {
+  const parsed = (req as Request & { cookies?: Record<string, unknown> }).cookies?.[SESSION_COOKIE];
+  if (typeof parsed === 'string') return parsed || undefined;
+  for (const part of (req.get('cookie') ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim() || undefined;
+  }
+  return undefined;
+}
+
+/** Does the request carry the session's CSRF token (or need none: GET, HEAD, OPTIONS)? */
+export async function csrfOk(users: UserStore, sessionId: string, req: Request): Promise<boolean> {
+  if (SAFE_METHODS.has(req.method)) return true;
+  const given = req.get(CSRF_HEADER);
+  return given !== undefined && sameToken(given, await users.csrfToken(sessionId));
+}
+
+export function userIdentity(user: UserRecord): Identity {
+  return { kind: 'user', id: user.name, name: user.name, scopes: user.scopes };
+}
 
 function sourceOf(req: Request): string {
   return req.ip ?? req.socket.remoteAddress ?? 'unknown';
@@ -86,17 +143,16 @@ function routeOf(req: Request): string {
 export function authenticate(o: AuthOptions): RequestHandler {
   const failures = new FailureCounter(o.failures?.windowMs ?? 60_000, o.failures?.max ?? 10);
 
-  async function journalFailure(req: Request, reason: string, id?: string): Promise<void> {
+  async function journalFailure(req: Request, reason: string, who?: string | { user: string }): Promise<void> {
+    const whom = typeof who === 'string' ? { tokenId: who } : who ? { user: who.user } : {};
     // A journal that cannot take the entry must not turn a refusal into an acceptance or a 500.
-    await o.journal
-      .append(API_STREAM, 'auth.failed', { ip: sourceOf(req), reason, route: routeOf(req), ...(id ? { tokenId: id } : {}) })
-      .catch(() => undefined);
+    await o.journal.append(API_STREAM, 'auth.failed', { ip: sourceOf(req), reason, route: routeOf(req), ...whom }).catch(() => undefined);
   }
 
   const refuser: Refuser = {
-    async refuse(req, res, status, code, message, reason, id) {
+    async refuse(req, res, status, code, message, reason, who) {
       failures.count(sourceOf(req));
-      await journalFailure(req, reason, id);
+      await journalFailure(req, reason, who);
       if (status === 401) res.set('WWW-Authenticate', 'Bearer');
       sendError(res, status, code, message);
     },
@@ -112,11 +168,16 @@ export function authenticate(o: AuthOptions): RequestHandler {
       return;
     }
     const header = req.get('authorization');
+    const sessionId = o.users && !header ? sessionIdOf(req) : undefined;
+    if (o.users && sessionId !== undefined) {
+      await sessionAuth(o.users, sessionId, req, res, next);
+      return;
+    }
     const m = header ? /^Bearer +(\S+) *$/i.exec(header) : null;
     if (!m) {
       const [message, reason] = header
         ? ['Authorization header is not "Bearer <token>"', 'malformed authorization header']
-        : ['missing bearer token (Authorization: Bearer <token>)', 'no token'];
+        : [`missing bearer token (Authorization: Bearer <token>)${o.users ? ' or console session (sign in)' : ''}`, 'no token'];
       await refuser.refuse(req, res, 401, 'UNAUTHENTICATED', message, reason);
       return;
     }
@@ -155,6 +216,39 @@ export function authenticate(o: AuthOptions): RequestHandler {
     refusers.set(req, refuser);
     next();
   };
+
+  /** The console's cookie: a live session of an enabled user, and for a change its CSRF token. */
+  async function sessionAuth(users: UserStore, sessionId: string, req: Request, res: Response, next: NextFunction): Promise<void> {
+    let found: Awaited<ReturnType<UserStore['lookupSession']>>;
+    let csrf: boolean;
+    try {
+      found = await users.lookupSession(sessionId);
+      csrf = found ? await csrfOk(users, sessionId, req) : false;
+    } catch (err) {
+      next(err);
+      return;
+    }
+    if (!found) {
+      res.append('Set-Cookie', clearedSessionCookie(req));
+      await refuser.refuse(req, res, 401, 'UNAUTHENTICATED', 'the session ended or expired; sign in again', 'unknown or expired session');
+      return;
+    }
+    if (!csrf) {
+      await refuser.refuse(
+        req,
+        res,
+        403,
+        'CSRF_INVALID',
+        `missing or wrong ${CSRF_HEADER} header (the csrfToken of GET /api/v1/session)`,
+        'csrf token missing or wrong',
+        { user: found.user.name },
+      );
+      return;
+    }
+    res.locals.identity = userIdentity(found.user);
+    refusers.set(req, refuser);
+    next();
+  }
 }
 
 /** 403 FORBIDDEN unless the identity authenticate set has `needed` (or a function of the request giving it). */
@@ -176,9 +270,9 @@ export function requireScope(needed: string | ((req: Request) => string)): Reque
       res,
       403,
       'FORBIDDEN',
-      `this needs scope "${scope}"; token "${identity.name}" has ${identity.scopes.join(', ')}`,
+      `this needs scope "${scope}"; ${identity.kind} "${identity.name}" has ${identity.scopes.join(', ')}`,
       `missing scope ${scope}`,
-      identity.id,
+      identity.kind === 'user' ? { user: identity.name } : identity.id,
     );
   };
 }

@@ -26,6 +26,10 @@ const STATUS: Record<string, number> = {
   SCOPE_INVALID: 400,
   TOKEN_NOT_FOUND: 404,
   TOKEN_STORE_UNAVAILABLE: 503,
+  USER_INVALID: 400,
+  ROLE_INVALID: 400,
+  USER_NOT_FOUND: 404,
+  USER_STORE_UNAVAILABLE: 503,
 };
 
 /** A request that does not validate; `field` is the JSON path of the offending field. */

@@ -105,8 +105,10 @@ export function openApiDocument(routes: readonly RouteSpec[], base: string, vers
   return {
     openapi: '3.1.0',
     info: { title: 'Firebreak API', version, description: 'Network containment: plan, contain, verify, journal, roll back.' },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    security: [{ bearer: [] }],
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, session: { type: 'apiKey', in: 'cookie', name: 'fb_session' } },
+    },
+    security: [{ bearer: [] }, { session: [] }],
     paths,
   };
 }

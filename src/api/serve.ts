@@ -38,16 +38,25 @@ export interface Serving {
 
 export async function serve(o: ServeOptions): Promise<Serving> {
   const log = o.log ?? pino({ base: { svc: 'firebreak' }, redact: { paths: ['req.headers.authorization'], remove: true } });
-  const [{ openApp }, { openTokenStore }, { loadTriggers }, { listPlaybooks }, { createIntake }, { startMetrics }, hmac] =
-    await Promise.all([
-      import('../app/open.js'),
-      import('../identity/tokens.js'),
-      import('../triggers/config.js'),
-      import('../playbooks/load.js'),
-      import('../app/intake.js'),
-      import('./metrics.js'),
-      import('../triggers/hmac.js'),
-    ]);
+  const [
+    { openApp },
+    { openTokenStore },
+    { openUserStore },
+    { loadTriggers },
+    { listPlaybooks },
+    { createIntake },
+    { startMetrics },
+    hmac,
+  ] = await Promise.all([
+    import('../app/open.js'),
+    import('../identity/tokens.js'),
+    import('../identity/users.js'),
+    import('../triggers/config.js'),
+    import('../playbooks/load.js'),
+    import('../app/intake.js'),
+    import('./metrics.js'),
+    import('../triggers/hmac.js'),
+  ]);
   const app = await openApp({
     warmSessions: true,
     ...o.app,
@@ -62,6 +71,12 @@ export async function serve(o: ServeOptions): Promise<Serving> {
       file: join(dirname(o.app.paths.journal), 'tokens.db'),
     });
     cleanup.unshift(() => tokens.close());
+    const users = await openUserStore({
+      url: o.app.databaseUrl,
+      schema: o.app.databaseSchema,
+      file: join(dirname(o.app.paths.journal), 'tokens.db'),
+    });
+    cleanup.unshift(() => users.close());
     const playbookIds = await listPlaybooks(o.app.paths.playbooks);
     const triggers = o.triggersFile ? await loadTriggers(o.triggersFile, playbookIds) : [];
     const redis = o.app.redisUrl && app.executor === 'queue' ? await connectedRedis(o.app.redisUrl) : undefined;
@@ -115,6 +130,7 @@ export async function serve(o: ServeOptions): Promise<Serving> {
     const api = createApi({
       app,
       tokens,
+      users,
       paths: o.app.paths,
       triggers,
       replays,

@@ -1,10 +1,12 @@
 import type { Server } from 'node:http';
+import cookieParser from 'cookie-parser';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { App } from '../app/app.js';
 import type { Intake } from '../app/intake.js';
 import type { Journal } from '../journal/types.js';
 import type { TokenStore } from '../identity/tokens.js';
+import type { UserStore } from '../identity/users.js';
 import type { ReplayCache } from '../triggers/hmac.js';
 import type { TriggerSpec } from '../triggers/types.js';
 import { authenticate, requireScope } from './auth.js';
@@ -17,6 +19,7 @@ import { eventRoutes } from './routes/events.js';
 import { healthRoutes, type ReadyReport } from './routes/health.js';
 import { recordRoutes } from './routes/records.js';
 import { runRoutes } from './routes/runs.js';
+import { sessionRoutes } from './routes/session.js';
 import { triggerRoutes } from './routes/triggers.js';
 
 /**
@@ -31,6 +34,8 @@ export const BODY_LIMIT = '256kb';
 export interface ApiDeps {
   app: App & { journal: Journal };
   tokens: TokenStore;
+  /** Console users: sign-in at /session, and their session cookie accepted beside bearer tokens. */
+  users?: UserStore;
   paths: { inventory: string; playbooks: string };
   triggers: readonly TriggerSpec[];
   replays: ReplayCache;
@@ -62,6 +67,7 @@ export function createApi(deps: ApiDeps): Api {
     ...eventRoutes(deps, streams),
     ...recordRoutes(deps),
     ...triggerRoutes(deps),
+    ...sessionRoutes(deps),
   ];
   const doc = openApiDocument(routes, API_BASE, deps.version);
   const x = express();
@@ -83,7 +89,8 @@ export function createApi(deps: ApiDeps): Api {
       },
     }),
   );
-  const auth = authenticate({ tokens: deps.tokens, journal: deps.app.journal, failures: deps.failures });
+  x.use(cookieParser());
+  const auth = authenticate({ tokens: deps.tokens, users: deps.users, journal: deps.app.journal, failures: deps.failures });
   const api = express.Router();
   const top = express.Router();
   for (const r of routes) (r.tag === 'health' ? top : api)[r.method](r.path, ...handlers(r, auth));

@@ -30,8 +30,9 @@ export interface TokenRecord {
   lastUsedAt?: string;
 }
 
+/** Who is asking: an API token (id: the token id) or a console user signed in with a session cookie (id: the user name). */
 export interface Identity {
-  kind: 'token';
+  kind: 'token' | 'user';
   id: string;
   name: string;
   scopes: string[];

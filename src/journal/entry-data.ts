@@ -119,9 +119,20 @@ interface DataShapes {
   'notify.sent': { channel: string; event: string; attempt: number; ms: number; status?: number };
   'notify.failed': { channel: string; event: string; attempt: number; error: string; final: boolean };
   /** A refused API call (no token, unknown or revoked token, address not allowed); never the token itself. */
-  'auth.failed': { ip: string; reason: string; route: string; tokenId?: string };
+  'auth.failed': { ip: string; reason: string; route: string; tokenId?: string; user?: string };
   'token.created': { tokenId: string; name: string; scopes: string[]; allow?: string[]; by: string };
   'token.revoked': { tokenId: string; by: string };
+  /** A console sign-in and its outcome (`reason`: why it failed, or `totp enrolled`); never the password or the code. */
+  'signin.ok': { name: string; ip: string; reason?: string };
+  'signin.failed': { name: string; ip: string; reason: string };
+  /** The name is locked (`until`, ISO time): the attempt that locked it, or one refused while it was. */
+  'signin.locked': { name: string; ip: string; reason: string; until?: string };
+  'user.added': { name: string; role: string; by: string };
+  'user.disabled': { name: string; by: string; sessionsEnded: number };
+  /** A new TOTP secret: the operator enrolls again at the next sign-in. */
+  'user.totp-reset': { name: string; by: string; sessionsEnded: number };
+  /** A console session ended before its time: signed out (with `ip`), or its account disabled. */
+  'session.ended': { name: string; reason: string; ip?: string };
 }
 
 /** One data shape per EntryType (indexing DataShapes by every EntryType makes tsc fail when a type has none). */

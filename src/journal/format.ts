@@ -106,6 +106,20 @@ function summary(e: JournalEntry): string {
       return `token ${str(d.name, '?')} (${str(d.tokenId, '?')}) created by ${str(d.by, '?')}: ${Array.isArray(d.scopes) ? d.scopes.join(',') : '?'}`;
     case 'token.revoked':
       return `token ${str(d.tokenId, '?')} revoked by ${str(d.by, '?')}`;
+    case 'signin.ok':
+      return `${str(d.name, '?')} signed in from ${str(d.ip, '?')}${d.reason ? ` (${str(d.reason)})` : ''}`;
+    case 'signin.failed':
+      return `sign-in as ${str(d.name, '?')} from ${str(d.ip, '?')} refused: ${str(d.reason)}`;
+    case 'signin.locked':
+      return `sign-in as ${str(d.name, '?')} from ${str(d.ip, '?')}: ${str(d.reason)}${d.until ? ` (locked until ${str(d.until)})` : ''}`;
+    case 'user.added':
+      return `user ${str(d.name, '?')} (${str(d.role, '?')}) added by ${str(d.by, '?')}`;
+    case 'user.disabled':
+      return `user ${str(d.name, '?')} disabled by ${str(d.by, '?')}, ${str(d.sessionsEnded, '0')} session(s) ended`;
+    case 'user.totp-reset':
+      return `second factor of ${str(d.name, '?')} reset by ${str(d.by, '?')}, ${str(d.sessionsEnded, '0')} session(s) ended`;
+    case 'session.ended':
+      return `session of ${str(d.name, '?')} ended: ${str(d.reason)}${d.ip ? ` (from ${str(d.ip)})` : ''}`;
     default:
       return JSON.stringify(d).slice(0, 120);
   }

@@ -33,6 +33,9 @@ import type { EntryDataMap } from './entry-data.js';
  *   notify.sent        { channel, event, attempt, ms, status? }   /  notify.failed { channel, event, attempt, error, final }
  *   auth.failed        { ip, reason, tokenId?, route }   (under runId API_STREAM)
  *   token.created      { tokenId, name, scopes, allow?, by }  /  token.revoked { tokenId, by }   (under runId API_STREAM)
+ *   signin.ok / signin.failed / signin.locked { name, ip, reason?, until? }   (console sign-ins, never a password or code; API_STREAM)
+ *   user.added { name, role, by } / user.disabled { name, by, sessionsEnded } / user.totp-reset { name, by, sessionsEnded }
+ *   session.ended      { name, reason, ip? }   (signed out, or ended by user disable / TOTP reset; API_STREAM)
  */
 /** Journal entries that belong to no run (failed sign-ins, token changes) are kept under this run id. */
 export const API_STREAM = '_api';
@@ -68,7 +71,14 @@ export type EntryType =
   | 'notify.failed'
   | 'auth.failed'
   | 'token.created'
-  | 'token.revoked';
+  | 'token.revoked'
+  | 'signin.ok'
+  | 'signin.failed'
+  | 'signin.locked'
+  | 'user.added'
+  | 'user.disabled'
+  | 'user.totp-reset'
+  | 'session.ended';
 
 export type { EntryDataMap } from './entry-data.js';
 

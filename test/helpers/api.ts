@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { serve, type Serving } from '../../src/api/serve.js';
 import { openTokenStore, type TokenStore } from '../../src/identity/tokens.js';
+import { openUserStore, type UserStore } from '../../src/identity/users.js';
 import { type SimNetwork, startNetwork } from '../../src/sim/network.js';
 import { simulators } from '../../src/sim/registry.js';
 import type { RunningSim } from '../../src/sim/types.js';
@@ -24,6 +25,8 @@ export interface ApiHarness {
   fw: RunningSim;
   serving: Serving;
   store: TokenStore;
+  /** The console users (the same tokens.db the server uses). */
+  users: UserStore;
   tokens: Record<'runner' | 'reader' | 'approver' | 'admin' | 'detector', string>;
   /** Every log line the server wrote (pino JSON, parsed). */
   logs: Record<string, unknown>[];
@@ -64,6 +67,7 @@ export async function startApiHarness(o: HarnessOptions): Promise<ApiHarness> {
   }
   const journalFile = join(dir, 'journal.db');
   const store = await openTokenStore({ file: join(dir, 'tokens.db') });
+  const users = await openUserStore({ file: join(dir, 'tokens.db') });
   const mk = async (name: string, scopes: string[]) => (await store.create({ name, scopes, by: 'vitest' })).token;
   const tokens = {
     runner: await mk('runner', ['run:*', 'read', 'rollback', 'plan']),
@@ -123,12 +127,14 @@ export async function startApiHarness(o: HarnessOptions): Promise<ApiHarness> {
     fw: net.devices.find((d) => d.spec.id === 'fw')!,
     serving,
     store,
+    users,
     tokens,
     logs,
     call,
     async close() {
       await serving.stop();
       await store.close();
+      await users.close();
       await net.stop();
       await rm(dir, { recursive: true, force: true });
     },

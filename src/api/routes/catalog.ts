@@ -75,6 +75,7 @@ function playbookView(p: Awaited<ReturnType<typeof import('../../playbooks/load.
   return {
     id: p.id,
     title: p.title,
+    group: p.group,
     description: p.description,
     params: p.params,
     policy: { approval: p.policy.approval, rollbackApproval: p.policy.rollbackApproval },

@@ -27,10 +27,10 @@ export function identityOf(res: Response): Identity {
   return res.locals.identity as Identity;
 }
 
-/** The caller as approvals compare it: a token's id, never its (reusable) name. */
+/** The caller as approvals compare it: a token's id, never its (reusable) name; a console user's name (unique, never reused). */
 export function actorOf(res: Response): Actor {
   const id = identityOf(res);
-  return { by: id.name, identity: `token:${id.id}` };
+  return { by: id.name, identity: `${id.kind === 'user' ? 'user' : 'token'}:${id.id}` };
 }
 
 export function runIdOf(req: Request, res: Response): string {
@@ -46,7 +46,8 @@ export function idempotencyKeyOf(req: Request, res: Response): string | undefine
   if (key === undefined) return undefined;
   if (!IDEMPOTENCY_KEY.test(key))
     throw new RequestInvalid('Idempotency-Key: 1-128 characters of A-Z a-z 0-9 . _ : -', 'header.Idempotency-Key');
-  return `api:${identityOf(res).id}:${key}`;
+  const id = identityOf(res);
+  return `api:${id.kind}:${id.id}:${key}`;
 }
 
 export function runRoutes(deps: ApiDeps): RouteSpec[] {
