@@ -25,7 +25,7 @@ export interface DeviceHealth {
   checkedAt: string;
 }
 
-const SYS_UPTIME = '1.3.6.1.2.1.1.3.0';
+export const SYS_UPTIME = '1.3.6.1.2.1.1.3.0';
 
 export type Opener = (device: Device, transport: 'ssh' | 'snmp', resolveSecret: SecretResolver) => Promise<Session>;
 
@@ -55,21 +55,26 @@ export async function checkDevice(device: Device, open: Opener, resolveSecret: S
       ms: Math.round(performance.now() - t0),
     };
   } catch (err) {
-    const code = errorCode(err);
-    return {
-      ...base,
-      // Refused credentials or a changed key came from a device that answered.
-      reachable:
-        code === 'AUTH_FAILED' || code === 'HOST_KEY_MISMATCH' || (code === 'SNMP_ERROR' && !/timed? ?out/i.test(errorMessage(err))),
-      authenticated: false,
-      hostKeyOk: transport === 'ssh' ? (code === 'HOST_KEY_MISMATCH' ? false : code === 'AUTH_FAILED' ? true : null) : null,
-      code,
-      error: errorMessage(err),
-      ms: Math.round(performance.now() - t0),
-    };
+    return { ...base, ...failure(err, transport), ms: Math.round(performance.now() - t0) };
   } finally {
     await session?.close().catch(() => undefined);
   }
+}
+
+/** What a failed connection or first read says about the device. */
+export function failure(
+  err: unknown,
+  transport: 'ssh' | 'snmp',
+): Pick<DeviceHealth, 'reachable' | 'authenticated' | 'hostKeyOk' | 'code' | 'error'> {
+  const code = errorCode(err);
+  return {
+    // Refused credentials or a changed key came from a device that answered.
+    reachable: code === 'AUTH_FAILED' || code === 'HOST_KEY_MISMATCH' || (code === 'SNMP_ERROR' && !/timed? ?out/i.test(errorMessage(err))),
+    authenticated: false,
+    hostKeyOk: transport === 'ssh' ? (code === 'HOST_KEY_MISMATCH' ? false : code === 'AUTH_FAILED' ? true : null) : null,
+    code,
+    error: errorMessage(err),
+  };
 }
 
 /** Every device of the inventory, `concurrency` at a time. */

@@ -8,8 +8,10 @@ import { planCommand, rollbackCommand, runCommand } from './run.js';
 import { holdsCommand, runsCommand } from './runs.js';
 import { simCommand } from './sim.js';
 import { tokenCommand } from './token.js';
+import { userCommand } from './user.js';
 import { approveCommands } from './approve.js';
 import { serveCommand } from './serve.js';
+import { drillCommand } from './drill.js';
 import { workerCommand } from './worker.js';
 
 /** What the shell reports for a writer killed by SIGPIPE (`yes | head -1` under pipefail: 141). */
@@ -48,7 +50,9 @@ program.addCommand(labCommand());
 program.addCommand(simCommand());
 program.addCommand(workerCommand());
 program.addCommand(tokenCommand());
+program.addCommand(userCommand());
 program.addCommand(serveCommand());
 for (const c of approveCommands()) program.addCommand(c);
+program.addCommand(drillCommand());
 
 await program.parseAsync(process.argv);

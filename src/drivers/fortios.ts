@@ -27,7 +27,14 @@ export const FORTIOS: CliPlatform = {
     { name: 'config', prompt: (h) => new RegExp(`^${h} \\(.+\\) [#$] ?$`), parent: 'exec', enter: 'config system console', leave: 'abort' },
   ],
   defaultLevel: 'exec',
-  onOpen: ['config system console', 'set output standard', 'end'],
+  onOpen: [],
+  // Paging is part of FortiOS's configuration: turned off only if it is on, and back on at close
+  // (as Netmiko does), so that a session leaves the configuration as it found it.
+  async prepare(send) {
+    if (!/^\s*output\s*:\s*more\b/m.test(await send('get system console'))) return [];
+    for (const line of ['config system console', 'set output standard', 'end']) await send(line);
+    return ['config system console', 'set output more', 'end'];
+  },
   pager: /--More--\s*$/,
   pagerReply: ' ',
   // `command parse error before 'x'` + `Command fail. Return code -61` (recorded sessions); the rest

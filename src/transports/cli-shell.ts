@@ -11,6 +11,8 @@ import type { CliAnswer, CliLevel, CliPlatform, CliSendOptions, CliShell } from 
  */
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+/** Each line that puts back the platform's set-up at close. */
+const UNDO_TIMEOUT_MS = 3_000;
 /** While learning: a hostname as CLIs print it (letters, digits, dots, dashes, underscores, @ for user@host). */
 const LEARN_HOST = '(?<host>[A-Za-z0-9][A-Za-z0-9._@-]{0,62})';
 const MAX_BUFFER = 4 * 1024 * 1024;
@@ -45,6 +47,8 @@ class PtyCliShell implements CliShell {
   private waiter: Waiter | undefined;
   private prompts: { level: CliLevel; re: RegExp }[] = [];
   private readonly nl: string;
+  /** Lines that undo the platform's set-up, sent at close. */
+  private undo: string[] = [];
 
   constructor(
     private readonly channel: ClientChannel,
@@ -88,6 +92,20 @@ class PtyCliShell implements CliShell {
     this.raw = '';
     await this.moveTo(this.p.defaultLevel, { timeoutMs });
     for (const cmd of this.p.onOpen) await this.send(cmd, { timeoutMs, allowErrors: true });
+    if (this.p.prepare) this.undo = await this.p.prepare((line) => this.send(line, { timeoutMs, allowErrors: true }));
+  }
+
+  async close(): Promise<void> {
+    if (!this.broken && this.undo.length) {
+      try {
+        await this.moveTo(this.p.defaultLevel, { timeoutMs: UNDO_TIMEOUT_MS });
+        for (const line of this.undo) await this.send(line, { timeoutMs: UNDO_TIMEOUT_MS, allowErrors: true });
+      } catch {
+        // The device or the connection is gone: nothing more can be put back.
+      }
+    }
+    this.undo = [];
+    this.channel.close();
   }
 
   send(line: string, opts: CliSendOptions = {}): Promise<string> {

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { createHash } from 'node:crypto';
 import { NodeSSH } from 'node-ssh';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
@@ -242,6 +243,13 @@ class NodeSshSession implements SshSession {
   }
 
   async close(): Promise<void> {
+    // A CLI shell puts back what its platform's set-up changed before the connection goes.
+    const cli = !this.dropped && this.cliShell ? await this.cliShell.shell.catch(() => undefined) : undefined;
+    if (cli && !cli.broken) {
+      const bound = new AbortController();
+      await Promise.race([cli.close(), delay(10_000, undefined, { signal: bound.signal })]).catch(() => undefined);
+      bound.abort();
+    }
     this.gone(new Error('session closed'));
     this.shell?.then((sh) => sh.close()).catch(() => undefined);
     this.ssh.dispose();

@@ -45,6 +45,12 @@ export interface CliPlatform {
   defaultLevel: string;
   /** Sent once at open, at the default level, to turn paging off and widen the terminal. */
   onOpen: string[];
+  /**
+   * Set-up that is a configuration change on this platform (FortiOS keeps the console's paging
+   * in its config): done after onOpen, returning the lines that put it back, sent at close, so a
+   * session leaves the device as it found it (a preflight must change nothing).
+   */
+  prepare?(send: (line: string) => Promise<string>): Promise<string[]>;
   /** A pager prompt (`--More--`), answered with `pagerReply` as a fallback when paging is still on. */
   pager?: RegExp;
   pagerReply?: string;
@@ -98,6 +104,8 @@ export interface CliShell {
   moveTo(level: string, opts?: { timeoutMs?: number }): Promise<void>;
   /** True once the shell is unusable (timed out mid-command, connection lost). */
   readonly broken: boolean;
+  /** Puts back what the platform's set-up changed (see CliPlatform.prepare), then closes the channel. */
+  close(): Promise<void>;
 }
 
 export type SnmpValue = number | string | Buffer;
