@@ -66,6 +66,20 @@ describe('firebreak serve: runs over HTTP', () => {
     expect(fw).toMatchObject({ driver: 'fortios', transport: 'ssh', reachable: true });
     expect(devices.json.find((d: { id: string }) => d.id === 'sw')).toMatchObject({ transport: 'snmp', reachable: null });
     expect(JSON.stringify(devices.json)).not.toMatch(/env:|file:|password|community/i);
+    const health = await h.call('GET', '/api/v1/devices/health?refresh=1', { token: h.tokens.reader });
+    expect(
+      health.json.map((d: { device: string; authenticated: boolean; hostKeyOk: boolean | null }) => [
+        d.device,
+        d.authenticated,
+        d.hostKeyOk,
+      ]),
+    ).toEqual(
+      [
+        ['fw', true, true],
+        ['edge', true, true],
+        ['sw', true, null],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
     const before = fwRules();
     const plan = await h.call('POST', '/api/v1/plans', {
       token: h.tokens.runner,

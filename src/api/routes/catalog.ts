@@ -1,5 +1,6 @@
 import { Socket } from 'node:net';
 import { z } from 'zod';
+import type { DeviceHealth } from '../../app/device-health.js';
 import type { Device } from '../../inventory/types.js';
 import { planSchema } from '../schemas.js';
 import { NotFound } from '../errors.js';
@@ -7,7 +8,11 @@ import { route, type RouteSpec } from '../route.js';
 import type { ApiDeps } from '../server.js';
 
 /** What can be run and against what: playbooks, devices (with reachability), plan previews. */
+/** Device health answered from the last check younger than this (each check logs in to every device). */
+const HEALTH_MAX_AGE_MS = 60_000;
+
 export function catalogRoutes(deps: ApiDeps): RouteSpec[] {
+  const health = healthCache(deps.paths.inventory);
   const playbooks = async () => {
     const { loadPlaybooks } = await import('../../playbooks/load.js');
     return loadPlaybooks(deps.paths.playbooks);
@@ -57,6 +62,32 @@ export function catalogRoutes(deps: ApiDeps): RouteSpec[] {
       },
     }),
     route({
+      method: 'get',
+      path: '/devices/health',
+      tag: 'catalog',
+      summary:
+        'Per device: reachable, logged in, host key as pinned, and when that was last checked (a login to each device; changes nothing)',
+      scope: 'read',
+      query: z.strictObject({ refresh: z.enum(['0', '1']).default('0') }),
+      responses: {
+        200: {
+          description: 'device health, at most HEALTH_MAX_AGE old unless refreshed',
+          schema: z.array(
+            z.looseObject({
+              device: z.string(),
+              reachable: z.boolean(),
+              authenticated: z.boolean(),
+              hostKeyOk: z.boolean().nullable(),
+              checkedAt: z.string(),
+            }),
+          ),
+        },
+      },
+      async handler({ res, query }) {
+        res.json(await health.get(query.refresh === '1'));
+      },
+    }),
+    route({
       method: 'post',
       path: '/plans',
       tag: 'catalog',
@@ -93,6 +124,32 @@ function deviceView(d: Device) {
     transport: d.ssh ? 'ssh' : d.snmp ? 'snmp' : 'none',
     hostKey: d.ssh?.hostKey,
     interfaces: Object.fromEntries(Object.entries(d.interfaces).map(([n, i]) => [n, { roles: i.roles, description: i.description }])),
+  };
+}
+
+/** One check at a time, shared by every caller; results kept HEALTH_MAX_AGE_MS. */
+function healthCache(inventoryDir: string) {
+  let last: { at: number; results: DeviceHealth[] } | undefined;
+  let running: Promise<DeviceHealth[]> | undefined;
+  const check = async () => {
+    const [{ loadInventory }, { checkInventory }, { openSession }, { resolveSecret }] = await Promise.all([
+      import('../../inventory/load.js'),
+      import('../../app/device-health.js'),
+      import('../../transports/connect.js'),
+      import('../../secrets.js'),
+    ]);
+    const results = await checkInventory(await loadInventory(inventoryDir), openSession, resolveSecret);
+    last = { at: Date.now(), results };
+    return results;
+  };
+  return {
+    get(refresh: boolean): Promise<DeviceHealth[]> {
+      if (!refresh && last && Date.now() - last.at < HEALTH_MAX_AGE_MS) return Promise.resolve(last.results);
+      running ??= check().finally(() => {
+        running = undefined;
+      });
+      return running;
+    },
   };
 }
 
