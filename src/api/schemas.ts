@@ -15,6 +15,13 @@ const note = z
   .max(500)
   .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters (newline, tab, ...)');
 
+/** A time to live, in seconds: up to 30 days. */
+const ttl = z
+  .number()
+  .int()
+  .min(1)
+  .max(30 * 86_400);
+
 /** Parameter values are checked by the playbook's own types afterwards; this bounds them first. */
 export const paramsSchema = z
   .record(z.string().regex(PARAM_NAME, 'parameter names are letters, digits and _'), z.string().max(2048))
@@ -26,7 +33,11 @@ export const runCreateSchema = z.strictObject({
   reason: note.optional().describe('why: kept in the journal'),
   allowLockout: z.boolean().optional().describe('let through actions that cut a management path (needs admin)'),
   approval: z.boolean().optional().describe('wait for a second person even if the playbook does not ask'),
+  ttlSeconds: ttl.optional().describe('time to live: rolled back (through holds) this long after, unless kept or extended'),
 });
+
+export const extendSchema = z.strictObject({ ttlSeconds: ttl });
+export const keepSchema = z.strictObject({ reason: note.optional() });
 
 export const planSchema = z.strictObject({ playbook: runCreateSchema.shape.playbook, params: paramsSchema });
 

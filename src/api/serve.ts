@@ -97,6 +97,14 @@ export async function serve(o: ServeOptions): Promise<Serving> {
       });
       cleanup.unshift(() => notifier.stop());
     }
+    // Containment with a time to live is rolled back when it runs out, through holds.
+    const { startExpirySweeper, EXPIRY_BY } = await import('../app/expiry.js');
+    const expiries = startExpirySweeper({
+      journal: app.journal,
+      rollback: (runId) => app.requestRollback(runId, { by: EXPIRY_BY, identity: EXPIRY_BY, reason: 'its time to live ran out' }),
+      log: (line) => log.warn({ expiry: line }),
+    });
+    cleanup.unshift(() => expiries.stop());
     // Approval requests end on time even when nobody looks at them.
     const expiry = setInterval(
       () => void app.expireApprovals().catch((err) => log.warn({ err: errorMessage(err) }, 'approval expiry failed')),

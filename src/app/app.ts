@@ -54,6 +54,8 @@ export interface RunRequest {
   approval?: boolean;
   /** When the queue refuses the run, run it in this process instead of failing (break-glass). */
   breakGlass?: boolean;
+  /** Time to live: rolled back (through holds) this long after it was asked for, unless kept or extended. */
+  ttlSeconds?: number;
 }
 
 /** A run handed to an executor: `state` as the journal shows it now, `done` when it comes to rest. */
@@ -119,6 +121,10 @@ export interface App {
   /** Ends approval requests past their time; returns the run ids. */
   expireApprovals(): Promise<string[]>;
   state(runId: string): Promise<RunState>;
+  /** A new time to live from now (extends or shortens the containment). */
+  extend(runId: string, who: Actor & { ttlSeconds: number }): Promise<{ expiresAt: number }>;
+  /** Lifts the time to live: the containment stays until someone rolls it back. */
+  keep(runId: string, who: Actor & { reason?: string }): Promise<void>;
   /** Waits (at most `timeoutMs`) for runs this process executes itself; queued runs live in Redis. */
   drain(timeoutMs: number): Promise<number>;
   close(): Promise<void>;
@@ -188,6 +194,12 @@ export function createApp(deps: AppDeps): App {
         if (!theirs) throw err;
         return { runId: theirs.runId, created: false };
       }
+      if (req.ttlSeconds)
+        await journal.append(runId, 'run.expires', {
+          at: Date.now() + req.ttlSeconds * 1000,
+          ttlSeconds: req.ttlSeconds,
+          by: req.trigger.by,
+        });
       for (const o of plan.overrides)
         await journal.append(runId, 'lockout.overridden', { actionId: o.at ?? '?', message: o.message, by: req.trigger.by });
       return { runId, created: true };
@@ -318,6 +330,18 @@ export function createApp(deps: AppDeps): App {
     pendingApprovals: () => pendingApprovals(journal),
     expireApprovals: () => expireDue(journal, deps.clock()),
     state: (runId) => stateOf(runId),
+    async extend(runId, who) {
+      const state = await stateOf(runId);
+      if (!['queued', 'running', 'contained', 'partial', 'awaiting-approval', 'planned'].includes(state))
+        throw new RunStateConflict(`run ${runId} is ${state}: there is no containment to extend`);
+      const at = Date.now() + who.ttlSeconds * 1000;
+      await journal.append(runId, 'run.expires', { at, ttlSeconds: who.ttlSeconds, by: who.by });
+      return { expiresAt: at };
+    },
+    async keep(runId, who) {
+      await stateOf(runId);
+      await journal.append(runId, 'run.kept', { by: who.by, ...(who.reason ? { reason: who.reason } : {}) });
+    },
     async drain(timeoutMs) {
       const left = inflight.size;
       if (!left) return 0;

@@ -250,6 +250,7 @@ export function createIntake(deps: { app: App; now?: () => number; onDecision?: 
       idempotencyKey: `${ev.dedupKey}${generation}`,
       approval: spec.approval === 'required',
       breakGlass: spec.breakGlass,
+      ttlSeconds: spec.ttlSeconds,
     });
     const known = { runId: r.runId, at: t };
     byTarget.set(`${spec.name}|${ev.target}`, known);

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import type { RunEvent } from '../engine/events.js';
 import { PlanInvalid } from '../errors.js';
@@ -51,11 +51,23 @@ export function runCommand(): Command {
     .option('--allow-lockout', 'allow actions that cut the management path (planned last, journaled as overridden)')
     .option('--local', 'run in this process even when REDIS_URL is set')
     .option('--reason <text>', 'why (recorded in the journal)')
+    .option(
+      '--ttl <duration>',
+      'time to live (90s, 30m, 4h, 2d): rolled back by `firebreak serve` when it runs out, unless kept',
+      parseDuration,
+    )
     .option('--json', 'print a machine-readable result')
     .action(
       async (
         playbook: string,
-        opts: Common & { param: Record<string, string>; yes?: boolean; allowLockout?: boolean; local?: boolean; reason?: string },
+        opts: Common & {
+          param: Record<string, string>;
+          yes?: boolean;
+          allowLockout?: boolean;
+          local?: boolean;
+          reason?: string;
+          ttl?: number;
+        },
         cmd: Command,
       ) => {
         const triggerAt = performance.timeOrigin; // the command started: time to contain counts from here
@@ -72,7 +84,11 @@ export function runCommand(): Command {
             if (!opts.yes && !(await confirm(plan.actions.length, formatPlan(plan))))
               throw new PlanInvalid('not confirmed: nothing was changed (use --yes to skip the question)');
             const trigger = { kind: 'cli' as const, by: whoAmI(), reason: opts.reason };
-            const result = await app.run(plan, { trigger, triggerAt }, { onEvent: progress(opts.json), stop: stop.signal });
+            const result = await app.run(
+              plan,
+              { trigger, triggerAt, ttlSeconds: opts.ttl },
+              { onEvent: progress(opts.json), stop: stop.signal },
+            );
             out(opts.json ? JSON.stringify(result, null, 2) : formatRunSummary(result));
             // A run that ends rolled back (failure policy) contained nothing: that is a failure.
             process.exitCode = result.state === 'rolled-back' ? EXIT.failed : exitCodeForState(result.state);
@@ -85,6 +101,15 @@ export function runCommand(): Command {
         }
       },
     );
+}
+
+/** `90s`, `30m`, `4h`, `2d` -> seconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d{1,6})([smhd])$/.exec(text.trim());
+  if (!m) throw new InvalidArgumentError('expected a number and a unit: 90s, 30m, 4h or 2d');
+  const s = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  if (s < 1 || s > 30 * 86_400) throw new InvalidArgumentError('between 1 second and 30 days');
+  return s;
 }
 
 export function rollbackCommand(): Command {

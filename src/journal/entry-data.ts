@@ -96,6 +96,10 @@ interface DataShapes {
   'run.lease-lost': { device?: string; owner: string; token: number; error: string };
   /** A queued device step vanished (no job, no result, no heartbeat for a while): its actions are undecided until resumed. */
   'stage.step-lost': { stage: number; device: string; error: string };
+  /** Time to live: the run is rolled back (through holds) at `at`, epoch ms, unless kept; a later entry extends it. */
+  'run.expires': { at: number; ttlSeconds: number; by: string };
+  /** Someone confirmed the containment: no expiry any more. */
+  'run.kept': { by: string; reason?: string };
   /** Queue mode: a rollback was handed to the workers (the run is still as it was until one starts it). */
   'rollback.queued': { by: string; reason?: string };
   /** The queue did not take the run; it ran in this process instead (invariant 10), as its trigger allows. */

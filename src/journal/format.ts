@@ -90,6 +90,10 @@ function summary(e: JournalEntry): string {
       return `${str(d.for, 'run')} ${str(d.decision, '?')} by ${str(d.by, '?')}${d.reason ? `: ${str(d.reason)}` : ''}`;
     case 'rollback.requested':
       return `rollback asked by ${str(d.by, '?')}, waits for approval${d.reason ? `: ${str(d.reason)}` : ''}`;
+    case 'run.expires':
+      return `rolled back at ${typeof d.at === 'number' ? new Date(d.at).toISOString() : '?'} unless kept (time to live ${str(d.ttlSeconds, '?')} s, set by ${str(d.by, '?')})`;
+    case 'run.kept':
+      return `kept by ${str(d.by, '?')}: no expiry${d.reason ? ` (${str(d.reason)})` : ''}`;
     case 'rollback.queued':
       return `rollback queued for a worker by ${str(d.by, '?')}`;
     case 'run.break-glass':

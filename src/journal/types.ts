@@ -25,6 +25,8 @@ import type { EntryDataMap } from './entry-data.js';
  *   rollback.finished  { state, reverted, failed }
  *   run.lease-lost     { device?, owner, token, error }   (the executor lost a device lease and stopped)
  *   stage.step-lost    { stage, device, error }   (a queued device step vanished: no job, no result, no heartbeat)
+ *   run.expires        { at, ttlSeconds, by }   (time to live: rolled back at `at` (epoch ms) unless kept; a later one extends)
+ *   run.kept           { by, reason? }   (the time to live is lifted: the containment stays until rolled back by hand)
  *   rollback.queued    { by, reason }   (queue mode: the rollback job is on its way to a worker)
  *   run.break-glass    { reason }   (the queue did not take the run: it ran in-process instead, as its trigger allows)
  *   approval.decided   { decision: approved|rejected|expired, by, for: run|rollback, reason? }
@@ -64,6 +66,8 @@ export type EntryType =
   | 'stage.step-lost'
   | 'run.break-glass'
   | 'rollback.queued'
+  | 'run.expires'
+  | 'run.kept'
   | 'approval.decided'
   | 'rollback.requested'
   | 'trigger.event'

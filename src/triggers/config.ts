@@ -40,6 +40,12 @@ const triggerSchema = z.strictObject({
   approval: z.enum(['required', 'playbook']).default('playbook'),
   onResolved: z.enum(['record', 'rollback']).default('record'),
   breakGlass: z.boolean().default(false),
+  ttlSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400)
+    .optional(),
   rateLimit: z
     .strictObject({ runs: z.number().int().min(1).max(10_000), perSeconds: z.number().int().min(1).max(86_400) })
     .default({ runs: 10, perSeconds: 60 }),

@@ -24,6 +24,8 @@ export interface TriggerSpec {
   onResolved: 'record' | 'rollback';
   breakGlass: boolean;
   rateLimit: { runs: number; perSeconds: number };
+  /** Time to live of the runs it starts (a detector's host block lifts itself unless a person keeps it). */
+  ttlSeconds?: number;
 }
 
 export interface TriggerEvent {

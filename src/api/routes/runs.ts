@@ -10,6 +10,8 @@ import { sendError } from '../respond.js';
 import { route, type RouteSpec } from '../route.js';
 import {
   decisionSchema,
+  extendSchema,
+  keepSchema,
   journalEntry,
   rollbackSchema,
   runAccepted,
@@ -77,6 +79,7 @@ export function runRoutes(deps: ApiDeps): RouteSpec[] {
           triggerAt: res.locals.receivedAt as number,
           idempotencyKey,
           approval: body.approval,
+          ttlSeconds: body.ttlSeconds,
         });
         res.locals.runId = r.runId;
         res.status(r.created ? 201 : 200).json({ runId: r.runId, state: r.state, created: r.created, link: `${API_BASE}/runs/${r.runId}` });
@@ -163,6 +166,35 @@ export function runRoutes(deps: ApiDeps): RouteSpec[] {
           approval: plan?.policy.rollbackApproval === 'required',
         });
         res.status(202).json({ runId, state: r.state, pending: r.pending });
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/runs/:id/expiry',
+      tag: 'runs',
+      summary: 'Set the time to live from now (extend or shorten the containment)',
+      scope: 'rollback',
+      body: extendSchema,
+      responses: {
+        200: { description: 'the new expiry', schema: z.object({ runId: z.string(), expiresAt: z.number() }) },
+        409: { description: 'nothing to extend' },
+      },
+      async handler({ req, res, body }) {
+        const runId = runIdOf(req, res);
+        res.json({ runId, ...(await app.extend(runId, { ...actorOf(res), ttlSeconds: body.ttlSeconds })) });
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/runs/:id/keep',
+      tag: 'runs',
+      summary: 'Lift the time to live: the containment stays until someone rolls it back',
+      scope: 'rollback',
+      body: keepSchema,
+      responses: { 204: { description: 'kept' } },
+      async handler({ req, res, body }) {
+        await app.keep(runIdOf(req, res), { ...actorOf(res), reason: body.reason });
+        res.status(204).end();
       },
     }),
     route({
