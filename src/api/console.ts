@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 
 /**
@@ -19,6 +20,15 @@ const CSP = [
   "form-action 'self'",
   "frame-ancestors 'none'",
 ].join('; ');
+
+/**
+ * Where `npm run build` puts the console, from this file's own place: dist/src/api/console.js ->
+ * dist/console, and src/api/console.ts (run from source: vitest, tsx) -> <repo>/dist/console.
+ */
+export function builtConsoleDir(): string {
+  const fromSource = import.meta.url.endsWith('.ts');
+  return fileURLToPath(new URL(fromSource ? '../../dist/console' : '../../console', import.meta.url));
+}
 
 export function mountConsole(x: Express, dir: string): boolean {
   const index = join(dir, 'index.html');

@@ -1,10 +1,10 @@
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { AppConfig } from '../app/open.js';
 import { errorMessage } from '../errors.js';
 import { redactor } from '../secrets.js';
 import type { ReadyReport } from './routes/health.js';
+import { builtConsoleDir } from './console.js';
 import { createApi, listen } from './server.js';
 
 /**
@@ -149,7 +149,7 @@ export async function serve(o: ServeOptions): Promise<Serving> {
       version: o.version,
       intake,
       failures: o.failures,
-      consoleDir: o.consoleDir ?? defaultConsoleDir(),
+      consoleDir: o.consoleDir ?? builtConsoleDir(),
     });
     const http = await listen(api, o.host, o.port);
     log.info({ address: http.address, executor: app.executor, triggers: triggers.map((t) => t.name) }, 'serving');
@@ -196,11 +196,6 @@ async function connectedRedis(url: string) {
   const redis = connectRedis(url, { role: 'client' });
   await redisReady(redis).catch(() => undefined);
   return redis;
-}
-
-/** dist/console next to this file's build (dist/src/api/serve.js -> dist/console). */
-function defaultConsoleDir(): string {
-  return fileURLToPath(new URL('../../console', import.meta.url));
 }
 
 /** The application's clock (the same one run.created's triggerAt uses). */
