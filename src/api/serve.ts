@@ -19,6 +19,7 @@ export interface ServeOptions {
   port: number;
   triggersFile?: string;
   notifyFile?: string;
+  drillsFile?: string;
   version: string;
   log?: Logger;
   /** Failed sign-ins per source address before 429 (tests lower it). */
@@ -105,6 +106,28 @@ export async function serve(o: ServeOptions): Promise<Serving> {
       log: (line) => log.warn({ expiry: line }),
     });
     cleanup.unshift(() => expiries.stop());
+    // Drills: run on their schedule (BullMQ job schedulers with Redis, timers without), or on request.
+    const drills = o.drillsFile ? await import('../drills/config.js').then((m) => m.loadDrills(o.drillsFile!, playbookIds)) : [];
+    let runDrill: ((spec: import('../drills/types.js').DrillSpec, occurrence: string | undefined) => Promise<unknown>) | undefined;
+    if (drills.length) {
+      const [{ runDrill: run }, { startDrillScheduler }, { drivers }, { openSession }, { resolveSecret }] = await Promise.all([
+        import('../drills/run.js'),
+        import('../drills/scheduler.js'),
+        import('../drivers/registry.js'),
+        import('../transports/connect.js'),
+        import('../secrets.js'),
+      ]);
+      runDrill = (spec, occurrence) =>
+        run({ app, preflight: { drivers, openSession, resolveSecret } }, spec, { by: occurrence ? 'schedule' : 'api', occurrence });
+      const scheduler = await startDrillScheduler({
+        drills,
+        journal: app.journal,
+        run: (spec, occurrence) => runDrill!(spec, occurrence),
+        redis: redis && o.app.redisUrl ? { url: o.app.redisUrl, prefix } : undefined,
+        log: (line) => log.warn({ drill: line }),
+      });
+      cleanup.unshift(() => scheduler.stop());
+    }
     // Approval requests end on time even when nobody looks at them.
     const expiry = setInterval(
       () => void app.expireApprovals().catch((err) => log.warn({ err: errorMessage(err) }, 'approval expiry failed')),
@@ -150,6 +173,8 @@ export async function serve(o: ServeOptions): Promise<Serving> {
       intake,
       failures: o.failures,
       consoleDir: o.consoleDir ?? builtConsoleDir(),
+      drills,
+      runDrill,
     });
     const http = await listen(api, o.host, o.port);
     log.info({ address: http.address, executor: app.executor, triggers: triggers.map((t) => t.name) }, 'serving');

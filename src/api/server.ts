@@ -3,6 +3,7 @@ import cookieParser from 'cookie-parser';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { App } from '../app/app.js';
+import type { DrillSpec } from '../drills/types.js';
 import type { Intake } from '../app/intake.js';
 import type { Journal } from '../journal/types.js';
 import type { TokenStore } from '../identity/tokens.js';
@@ -15,6 +16,7 @@ import { errorHandler, fromZod, NotFound } from './errors.js';
 import type { ApiMetrics } from './metrics.js';
 import { openApiDocument, type RouteSpec } from './route.js';
 import { catalogRoutes } from './routes/catalog.js';
+import { drillRoutes } from './routes/drills.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes, type ReadyReport } from './routes/health.js';
 import { recordRoutes } from './routes/records.js';
@@ -45,6 +47,9 @@ export interface ApiDeps {
   clock: () => number;
   version: string;
   intake: Intake;
+  /** drills.yaml, and how a drill is run (in the background) by this server. */
+  drills?: readonly DrillSpec[];
+  runDrill?: (spec: DrillSpec, occurrence: string | undefined) => Promise<unknown>;
   /** The built console (dist/console); served at `/` when it is there. */
   consoleDir?: string;
   /** Failed sign-ins per source address before 429 (tests lower it). */
@@ -67,6 +72,7 @@ export function createApi(deps: ApiDeps): Api {
     ...eventRoutes(deps, streams),
     ...recordRoutes(deps),
     ...triggerRoutes(deps),
+    ...drillRoutes(deps),
     ...sessionRoutes(deps),
   ];
   const doc = openApiDocument(routes, API_BASE, deps.version);

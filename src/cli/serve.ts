@@ -15,8 +15,9 @@ export function serveCommand(): Command {
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--triggers <file>', 'detector triggers (env FIREBREAK_TRIGGERS; default ./triggers.yaml when it exists)')
     .option('--notify <file>', 'notification channels (env FIREBREAK_NOTIFY; default ./notify.yaml when it exists)')
+    .option('--drills <file>', 'drills and their schedules (env FIREBREAK_DRILLS; default ./drills.yaml when it exists)')
     .option('--local', 'execute runs in this process even when REDIS_URL is set')
-    .action(async (opts: { listen: string; triggers?: string; notify?: string; local?: boolean }, cmd: Command) => {
+    .action(async (opts: { listen: string; triggers?: string; notify?: string; drills?: string; local?: boolean }, cmd: Command) => {
       try {
         const { host, port } = parseListen(opts.listen);
         const { serve } = await import('../api/serve.js');
@@ -33,6 +34,7 @@ export function serveCommand(): Command {
           port,
           triggersFile: configFile(opts.triggers, 'FIREBREAK_TRIGGERS', 'triggers.yaml'),
           notifyFile: configFile(opts.notify, 'FIREBREAK_NOTIFY', 'notify.yaml'),
+          drillsFile: configFile(opts.drills, 'FIREBREAK_DRILLS', 'drills.yaml'),
           version: JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version,
           failures: process.env.FIREBREAK_AUTH_FAILURES
             ? { windowMs: 60_000, max: Number(process.env.FIREBREAK_AUTH_FAILURES) }

@@ -96,6 +96,12 @@ interface DataShapes {
   'run.lease-lost': { device?: string; owner: string; token: number; error: string };
   /** A queued device step vanished (no job, no result, no heartbeat for a while): its actions are undecided until resumed. */
   'stage.step-lost': { stage: number; device: string; error: string };
+  /** A drill's outcome (src/drills/types.ts DrillRunSummary and its trend against earlier drills). */
+  'drill.report': { drillId: string; mode: string; summary: Record<string, unknown>; trend: Record<string, unknown> };
+  /** A schedule as first registered (missed occurrences are counted from here). */
+  'drill.scheduled': { drillId: string; cron: string; tz: string };
+  /** A scheduled drill that did not run at its time (the server was down, say). */
+  'drill.missed': { drillId: string; dueAt: string };
   /** Time to live: the run is rolled back (through holds) at `at`, epoch ms, unless kept; a later entry extends it. */
   'run.expires': { at: number; ttlSeconds: number; by: string };
   /** Someone confirmed the containment: no expiry any more. */

@@ -90,6 +90,15 @@ function summary(e: JournalEntry): string {
       return `${str(d.for, 'run')} ${str(d.decision, '?')} by ${str(d.by, '?')}${d.reason ? `: ${str(d.reason)}` : ''}`;
     case 'rollback.requested':
       return `rollback asked by ${str(d.by, '?')}, waits for approval${d.reason ? `: ${str(d.reason)}` : ''}`;
+    case 'drill.report': {
+      const sm = obj(d.summary);
+      const tr = obj(d.trend);
+      return `drill ${str(d.drillId, '?')} (${str(d.mode, '?')}): ${sm.ok ? 'OK' : 'FAILED'}, ${str(sm.state, '?')}${typeof sm.timeToContainMs === 'number' ? `, contained in ${sm.timeToContainMs} ms` : ''}${typeof sm.timeToRestoreMs === 'number' ? `, restored in ${sm.timeToRestoreMs} ms` : ''}${tr.regressed ? ' REGRESSED' : ''}`;
+    }
+    case 'drill.scheduled':
+      return `drill ${str(d.drillId, '?')} scheduled: ${str(d.cron, '?')} (${str(d.tz, '?')})`;
+    case 'drill.missed':
+      return `drill ${str(d.drillId, '?')} MISSED its time ${str(d.dueAt, '?')}`;
     case 'run.expires':
       return `rolled back at ${typeof d.at === 'number' ? new Date(d.at).toISOString() : '?'} unless kept (time to live ${str(d.ttlSeconds, '?')} s, set by ${str(d.by, '?')})`;
     case 'run.kept':

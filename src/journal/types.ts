@@ -25,6 +25,8 @@ import type { EntryDataMap } from './entry-data.js';
  *   rollback.finished  { state, reverted, failed }
  *   run.lease-lost     { device?, owner, token, error }   (the executor lost a device lease and stopped)
  *   stage.step-lost    { stage, device, error }   (a queued device step vanished: no job, no result, no heartbeat)
+ *   drill.report       { drillId, mode, summary, trend }   (a drill's outcome: times to contain and restore, per device, failures)
+ *   drill.scheduled    { drillId, cron, tz }   /  drill.missed { drillId, dueAt }   (a scheduled drill that did not run)
  *   run.expires        { at, ttlSeconds, by }   (time to live: rolled back at `at` (epoch ms) unless kept; a later one extends)
  *   run.kept           { by, reason? }   (the time to live is lifted: the containment stays until rolled back by hand)
  *   rollback.queued    { by, reason }   (queue mode: the rollback job is on its way to a worker)
@@ -67,6 +69,9 @@ export type EntryType =
   | 'run.break-glass'
   | 'rollback.queued'
   | 'run.expires'
+  | 'drill.report'
+  | 'drill.scheduled'
+  | 'drill.missed'
   | 'run.kept'
   | 'approval.decided'
   | 'rollback.requested'

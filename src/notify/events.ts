@@ -43,7 +43,17 @@ export interface NotificationEvent {
 }
 
 /** States that mean the run did not do (all of) what it was asked to. */
-export const FAILED_STATES: readonly string[] = ['failed', 'partial', 'rollback-failed', 'expired', 'rejected', 'interrupted'];
+export const FAILED_STATES: readonly string[] = [
+  'failed',
+  'partial',
+  'rollback-failed',
+  'expired',
+  'rejected',
+  'interrupted',
+  'drill-failed',
+  'drill-regressed',
+  'drill-missed',
+];
 
 /** Most specific first: a channel subscribed to several gets the first that applies. */
 const SPECIFICITY: readonly EventKind[] = ['failed', 'awaiting-approval', 'started', 'state'];
@@ -69,6 +79,13 @@ export function runInfoFrom(created: JournalEntry | undefined): RunInfo {
 export function kindsFor(entry: JournalEntry): EventKind[] {
   // A rollback that waits for a second person changes no state, but someone must be told.
   if (entry.type === 'rollback.requested') return ['awaiting-approval', 'state'];
+  // A drill that failed or got slower, or did not run at its time: the kill switch may not work on the night.
+  if (entry.type === 'drill.missed') return ['failed'];
+  if (entry.type === 'drill.report') {
+    const ok = (entry.data.summary as { ok?: boolean } | undefined)?.ok;
+    const regressed = (entry.data.trend as { regressed?: boolean } | undefined)?.regressed;
+    return ok && !regressed ? [] : ['failed'];
+  }
   if (entry.type !== 'run.state') return [];
   const state = str(entry.data.state) ?? '?';
   const kinds: EventKind[] = ['state'];
@@ -90,7 +107,16 @@ export function pickFor(events: readonly NotificationEvent[], subscribed?: reado
 
 function eventOf(kind: EventKind, entry: JournalEntry, run: RunInfo): NotificationEvent {
   const d = entry.data;
-  const state = entry.type === 'rollback.requested' ? ROLLBACK_WAITS : (str(d.state) ?? '?');
+  const state =
+    entry.type === 'rollback.requested'
+      ? ROLLBACK_WAITS
+      : entry.type === 'drill.missed'
+        ? 'drill-missed'
+        : entry.type === 'drill.report'
+          ? (d.summary as { ok?: boolean }).ok
+            ? 'drill-regressed'
+            : 'drill-failed'
+          : (str(d.state) ?? '?');
   const from = str(d.from);
   const by = str(d.by);
   const reason = str(d.reason);
@@ -159,6 +185,9 @@ const FAILED_WORDS: Record<string, string> = {
   'rollback-failed': 'could not be rolled back',
   expired: 'expired without approval',
   rejected: 'was rejected',
+  'drill-failed': 'drill FAILED',
+  'drill-regressed': 'drill contained more slowly than before (regression)',
+  'drill-missed': 'drill did not run at its time',
 };
 
 function notDoneOf(v: unknown): NotDone {

@@ -28,7 +28,7 @@ export interface NotifierOptions {
   now?: () => number;
 }
 
-const RUN_TYPES: EntryType[] = ['run.created', 'run.state', 'rollback.requested'];
+const RUN_TYPES: EntryType[] = ['run.created', 'run.state', 'rollback.requested', 'drill.report', 'drill.missed'];
 const NOTIFY_TYPES: EntryType[] = ['notify.sent', 'notify.failed'];
 const PAGE = 500;
 /** On restart, what happened while down is sent, but nothing older than this (no re-sending of history). */

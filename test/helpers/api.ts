@@ -45,6 +45,8 @@ export interface HarnessOptions {
   ports: { ssh: number; snmp: number };
   triggers?: string;
   notify?: string;
+  /** drills.yaml text. */
+  drills?: string;
   approvalTtlMs?: number;
   failures?: { windowMs: number; max: number };
   /** Queue mode: runs go to `firebreak worker` processes through this Redis (default: local executor). */
@@ -80,6 +82,8 @@ export async function startApiHarness(o: HarnessOptions): Promise<ApiHarness> {
   if (triggersFile) await writeFile(triggersFile, o.triggers!);
   const notifyFile = o.notify ? join(dir, 'notify.yaml') : undefined;
   if (notifyFile) await writeFile(notifyFile, o.notify!);
+  const drillsFile = o.drills ? join(dir, 'drills.yaml') : undefined;
+  if (drillsFile) await writeFile(drillsFile, o.drills!);
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -99,6 +103,7 @@ export async function startApiHarness(o: HarnessOptions): Promise<ApiHarness> {
     port: 0,
     triggersFile,
     notifyFile,
+    drillsFile,
     version: 'test',
     log: pino({ level: 'info' }, sink),
     failures: o.failures ?? { windowMs: 60_000, max: 1000 },
