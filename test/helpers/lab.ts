@@ -65,6 +65,17 @@ export function json<T = any>(r: CliResult): T {
 }
 
 export const reach = (ns: 'h1' | 'h2') => canReach(`fb-${ns}`, INTERNET);
+/**
+ * After a restore: does traffic flow again within `ms`? (A port just brought up may lose the first
+ * ping while the host re-learns its neighbour; a busy machine makes that window longer.)
+ */
+export async function reachWithin(ns: 'h1' | 'h2', ms = 3_000): Promise<boolean> {
+  const until = Date.now() + ms;
+  do {
+    if (await reach(ns)) return true;
+  } while (Date.now() < until);
+  return false;
+}
 
 /** A scratch folder with a journal path and (optionally) a copy of the lab inventory to edit. */
 export function scratch(copyInventory = false): { dir: string; journal: string; inventory: string; done: () => void } {
