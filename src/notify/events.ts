@@ -130,10 +130,13 @@ function eventOf(kind: EventKind, entry: JournalEntry, run: RunInfo): Notificati
         ? 'good'
         : 'info';
   const pb = run.playbook;
-  const lines = [
-    `Run ${entry.runId} of playbook ${pb.id} (${pb.title}) is now ${state}${from ? ` (was ${from})` : ''}.`,
-    `Triggered by ${run.trigger.kind} ${run.trigger.by}${run.trigger.reason ? `: ${run.trigger.reason}` : ''}`,
-  ];
+  const drillId = str(d.drillId);
+  const lines = drillId
+    ? drillLines(drillId, entry)
+    : [
+        `Run ${entry.runId} of playbook ${pb.id} (${pb.title}) is now ${state}${from ? ` (was ${from})` : ''}.`,
+        `Triggered by ${run.trigger.kind} ${run.trigger.by}${run.trigger.reason ? `: ${run.trigger.reason}` : ''}`,
+      ];
   if (by) lines.push(`Changed by ${by}.`);
   if (reason) lines.push(`Reason: ${reason}`);
   if (ttc !== undefined) lines.push(`Time to contain: ${ttc} ms.`);
@@ -157,9 +160,30 @@ function eventOf(kind: EventKind, entry: JournalEntry, run: RunInfo): Notificati
     playbook: pb,
     trigger: run.trigger,
     severity,
-    title: titleOf(kind, entry.runId, state, pb.id),
+    title: drillId ? `Firebreak drill ${drillId}: ${FAILED_WORDS[state] ?? state}` : titleOf(kind, entry.runId, state, pb.id),
     lines,
   };
+}
+
+/** A drill's report (or missed time) in plain words: what failed and why, the trend. */
+function drillLines(drillId: string, entry: JournalEntry): string[] {
+  if (entry.type === 'drill.missed')
+    return [`Drill ${drillId} was due at ${str(entry.data.dueAt) ?? '?'} and did not run (was the server down?).`];
+  const s = obj(entry.data.summary);
+  const t = obj(entry.data.trend);
+  const out = [
+    `Drill ${drillId} (${str(s.mode) ?? '?'}, playbook ${str(s.playbook) ?? '?'}) ended ${s.ok ? 'OK' : 'FAILED'}: ${str(s.state) ?? '?'}.`,
+  ];
+  if (typeof s.timeToContainMs === 'number') out.push(`Time to contain: ${s.timeToContainMs} ms.`);
+  if (t.regressed)
+    out.push(
+      `Slower than the median of earlier drills by ${typeof t.changePct === 'number' ? t.changePct : '?'} % (margin ${typeof t.marginPct === 'number' ? t.marginPct : '?'} %).`,
+    );
+  for (const f of Array.isArray(s.failures) ? s.failures : []) {
+    const x = obj(f);
+    out.push(`- ${str(x.device) ?? '?'}${x.actionId ? ` ${str(x.actionId)}` : ''}: ${str(x.code) ?? '?'} ${str(x.error) ?? ''}`);
+  }
+  return out;
 }
 
 /** What a pending rollback request reads as, in place of a state. */
