@@ -19,10 +19,10 @@ import { redisUrl, servicesReady, testPrefix } from './helpers/services.js';
  */
 const HOLD_S = 6;
 const DRILLS = `drills:
-  - id: lab-h1
-    playbook: isolate-host
-    params: { address: "10.20.0.11" }
+  - id: lab-uplinks
+    playbook: drop-internet-uplinks
     mode: live
+    probe: { from: fw, to: 198.51.100.200 }
     holdSeconds: ${HOLD_S}
     schedule: { cron: "*/20 * * * * *", tz: Europe/Stockholm }
 `;
@@ -67,7 +67,7 @@ describeLab('a scheduled live drill on the lab survives its worker being killed 
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('runs at its time, cuts h1 off, restores after the hold although its worker was killed, and reports both times', async () => {
+  it("runs at its time, cuts the uplinks (h1 cut off by traffic, and the drill's own probe from fw), restores after the hold although its worker was killed, and reports both times", async () => {
     expect(serving.executor).toBe('queue');
     expect(await reach('h1')).toBe(true);
     const journalFile = join(dir, 'journal.db');
@@ -107,6 +107,8 @@ describeLab('a scheduled live drill on the lab survives its worker being killed 
       expect(rb[0]![1] - due, 'restore started within 2 s of the end of the hold').toBeLessThan(2_000);
       expect(rb[1]![1]).toBeLessThan(restoredBy);
       expect(report).toMatchObject({ mode: 'live', state: 'rolled-back', ok: true });
+      // The drill's own traffic proof, from the probe host: no answer while held, an answer after.
+      expect(report!.probe).toMatchObject({ from: 'fw', to: '198.51.100.200', whileHeld: 'cut', afterRestore: 'reachable' });
       expect(report!.timeToContainMs).toBeGreaterThan(0);
       expect(report!.timeToRestoreMs).toBeGreaterThan(0);
     } finally {

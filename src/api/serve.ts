@@ -117,8 +117,13 @@ export async function serve(o: ServeOptions): Promise<Serving> {
         import('../transports/connect.js'),
         import('../secrets.js'),
       ]);
+      const { loadInventory } = await import('../inventory/load.js');
+      const inventory = async (id: string) => (await loadInventory(o.app.paths.inventory)).devices.get(id);
       runDrill = (spec, occurrence) =>
-        run({ app, preflight: { drivers, openSession, resolveSecret } }, spec, { by: occurrence ? 'schedule' : 'api', occurrence });
+        run({ app, preflight: { drivers, openSession, resolveSecret }, inventory }, spec, {
+          by: occurrence ? 'schedule' : 'api',
+          occurrence,
+        });
       const scheduler = await startDrillScheduler({
         drills,
         journal: app.journal,

@@ -167,7 +167,9 @@ export function drillSubcommands(drill: Command): void {
         try {
           if (spec.mode === 'live')
             process.stderr.write(`drill ${spec.id}: live on ${spec.playbook}; restores itself after ${spec.holdSeconds} s\n`);
-          const report = await runDrill({ app, preflight: { drivers, openSession, resolveSecret } }, spec, { by: whoAmI() });
+          const { loadInventory } = await import('../inventory/load.js');
+          const inventory = async (d: string) => (await loadInventory(resolvePaths(cmd.optsWithGlobals()).inventory)).devices.get(d);
+          const report = await runDrill({ app, preflight: { drivers, openSession, resolveSecret }, inventory }, spec, { by: whoAmI() });
           const files = await writeReports(report, opts.reportDir);
           out(opts.json ? JSON.stringify(report, null, 2) : formatDrillReport(report, files));
           process.exitCode = report.run.ok ? EXIT.ok : EXIT.failed;
@@ -210,6 +212,10 @@ function formatDrillReport(r: import('../drills/types.js').DrillReport, files: s
       `  ${d.ok ? 'ok  ' : 'FAIL'}  ${d.device.padEnd(14)} contain ${d.containMs ?? '-'} ms, restore ${d.restoreMs ?? '-'} ms${d.error ? `: ${d.error}` : ''}`,
     );
   for (const f of r.run.failures) lines.push(`  failure: ${f.device} ${f.actionId ?? ''} ${f.code}: ${f.error}`);
+  if (r.run.probe)
+    lines.push(
+      `  probe ${r.run.probe.from} -> ${r.run.probe.to}: while held ${r.run.probe.whileHeld}, after restore ${r.run.probe.afterRestore}`,
+    );
   lines.push(...files.map((f) => `  report: ${f}`));
   return lines.join('\n');
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { CronExpressionParser } from 'cron-parser';
 import * as z from 'zod';
 import { ConfigInvalid } from '../errors.js';
@@ -22,6 +23,13 @@ const drillSchema = z.strictObject({
   holdSeconds: z.number().int().min(1).max(86_400).default(60),
   schedule: z.strictObject({ cron: z.string().min(1).max(100), tz: z.string().default('UTC') }).optional(),
   regressionMarginPct: z.number().min(0).max(1000).default(25),
+  probe: z
+    .strictObject({
+      from: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, 'a device id of the inventory'),
+      // An address literal only: it goes into the probe host's ping command.
+      to: z.string().refine((v) => isIP(v) !== 0, 'an IPv4 or IPv6 address'),
+    })
+    .optional(),
 });
 
 const fileSchema = z.strictObject({ drills: z.array(drillSchema) });
@@ -35,6 +43,8 @@ function check(drills: z.output<typeof drillSchema>[], knownPlaybooks?: readonly
     seen.add(d.id);
     if (knownPlaybooks && !knownPlaybooks.includes(d.playbook))
       issues.push({ path: [...at, 'playbook'], message: `unknown playbook "${d.playbook}" (known: ${knownPlaybooks.join(', ')})` });
+    if (d.probe && d.mode !== 'live')
+      issues.push({ path: [...at, 'probe'], message: 'a probe proves a live drill: mode must be live', atKey: true });
     if (d.schedule) {
       if (!validTimeZone(d.schedule.tz))
         issues.push({

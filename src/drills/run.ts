@@ -4,7 +4,10 @@ import { API_STREAM, type Journal, type JournalEntry } from '../journal/types.js
 import type { Plan } from '../plan/types.js';
 import { type PreflightDeps, preflight } from './preflight.js';
 import { trendOf } from './report-trend.js';
-import type { DrillDevice, DrillReport, DrillRunSummary, DrillSpec } from './types.js';
+import type { DrillDevice, DrillReport, DrillRunSummary, DrillSpec, ProbeResult } from './types.js';
+import type { Device } from '../inventory/types.js';
+import type { Session } from '../transports/types.js';
+import { errorMessage } from '../errors.js';
 
 /**
  * One drill, start to report. `verify`: the preflight, changing nothing. `live`: a real run on the
@@ -16,6 +19,8 @@ import type { DrillDevice, DrillReport, DrillRunSummary, DrillSpec } from './typ
 export interface DrillDeps {
   app: App & { journal: Journal };
   preflight: PreflightDeps;
+  /** A device of the inventory by id (the probe host, when the plan does not touch it). */
+  inventory?: (id: string) => Promise<Device | undefined>;
   /** Extra time, beyond the hold, to wait for the restore before giving up (the run keeps its deadline). */
   graceMs?: number;
 }
@@ -41,7 +46,9 @@ export async function runDrill(
     });
     await until(app, r.runId, AT_REST, 5 * 60_000, o.signal);
     const contained = await app.state(r.runId);
-    if (contained === 'contained' || contained === 'partial')
+    const held = contained === 'contained' || contained === 'partial';
+    const whileHeld = spec.probe && held ? await probe(deps, plan, spec.probe) : undefined;
+    if (held)
       await until(
         app,
         r.runId,
@@ -50,6 +57,11 @@ export async function runDrill(
         o.signal,
       );
     summary = liveSummary(spec, r.runId, await app.journal.entries(r.runId));
+    if (spec.probe) {
+      const afterRestore = summary.state === 'rolled-back' ? await probeSoon(deps, plan, spec.probe) : 'error: not restored';
+      summary.probe = { ...spec.probe, whileHeld: whileHeld ?? 'error: never contained', afterRestore };
+      if (summary.probe.whileHeld !== 'cut' || afterRestore !== 'reachable') summary.ok = false;
+    }
   }
   const history = await drillHistory(app.journal, spec.id);
   const report: DrillReport = {
@@ -66,6 +78,37 @@ export async function runDrill(
     trend: report.trend as unknown as Record<string, unknown>,
   });
   return report;
+}
+
+/**
+ * One ping from the probe host (an SSH device of the inventory) to the probe's address, as the
+ * host sees the network: `cut` (no answer within a second), `reachable`, or why it could not run.
+ */
+async function probe(deps: DrillDeps, plan: Plan, p: { from: string; to: string }): Promise<ProbeResult> {
+  const device = plan.devices[p.from] ?? (await deps.inventory?.(p.from));
+  if (!device?.ssh) return `error: probe host ${p.from} is not an SSH device of the inventory`;
+  let session: Session | undefined;
+  try {
+    session = await deps.preflight.openSession(device, 'ssh', deps.preflight.resolveSecret);
+    if (session.kind !== 'ssh') return 'error: not an SSH session';
+    // `to` is an address literal (drills.yaml refuses anything else).
+    const r = await session.exec(`ping -n -q -c1 -W1 ${p.to}`, { timeoutMs: 5_000 });
+    return r.code === 0 ? 'reachable' : 'cut';
+  } catch (err) {
+    return `error: ${errorMessage(err)}`;
+  } finally {
+    await session?.close().catch(() => undefined);
+  }
+}
+
+/** After a restore: the address answers again within a few seconds (routes and neighbours settle). */
+async function probeSoon(deps: DrillDeps, plan: Plan, p: { from: string; to: string }): Promise<ProbeResult> {
+  let last: ProbeResult = 'cut';
+  for (let i = 0; i < 3; i++) {
+    last = await probe(deps, plan, p);
+    if (last === 'reachable') return last;
+  }
+  return last;
 }
 
 /** Earlier reports of a drill, oldest first. */

@@ -16,6 +16,11 @@ export interface DrillSpec {
   schedule?: { cron: string; tz: string };
   /** A time to contain this much slower (percent) than the earlier drills' median is a regression. */
   regressionMarginPct: number;
+  /**
+   * Live: traffic proof from a probe host (an inventory device reached over SSH that can run
+   * `ping`): `to` must not answer while the drill holds, and must answer again after the restore.
+   */
+  probe?: { from: string; to: string };
 }
 
 export interface DrillDevice {
@@ -43,7 +48,12 @@ export interface DrillRunSummary {
   timeToRestoreMs: number | null;
   devices: DrillDevice[];
   failures: { device: string; actionId?: string; code: string; error: string }[];
+  /** The traffic probe (live drills that configure one): what `to` did from `from`. */
+  probe?: { from: string; to: string; whileHeld: ProbeResult; afterRestore: ProbeResult };
 }
+
+/** `cut`: no answer; `reachable`: it answered; `error`: the probe itself could not run (the reason). */
+export type ProbeResult = 'cut' | 'reachable' | `error: ${string}`;
 
 export interface DrillReport {
   drill: DrillSpec;

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { lastDue, nextRuns, parseDrills } from '../src/drills/config.js';
+
+/** drills.yaml: defaults, schedules in their time zone, and every mistake placed at file:line:col. */
+const PLAYBOOKS = ['isolate-host', 'drop-internet-uplinks'];
+
+describe('drills.yaml', () => {
+  it('loads with defaults; next and last times follow the cron in its time zone', () => {
+    const [d] = parseDrills(
+      'drills.yaml',
+      'drills:\n  - { id: weekly, playbook: drop-internet-uplinks, schedule: { cron: "0 3 * * 1", tz: Europe/Stockholm } }\n',
+      PLAYBOOKS,
+    );
+    expect(d).toMatchObject({ mode: 'verify', holdSeconds: 60, regressionMarginPct: 25, params: {} });
+    const from = new Date('2026-11-30T12:00:00Z'); // a Monday
+    // 03:00 in Stockholm (UTC+1 in winter) is 02:00 UTC.
+    expect(nextRuns(d!, from, 2).map((t) => t.toISOString())).toEqual(['2026-12-07T02:00:00.000Z', '2026-12-14T02:00:00.000Z']);
+    expect(lastDue(d!, from)!.toISOString()).toBe('2026-11-30T02:00:00.000Z');
+  });
+
+  it('places each mistake: unknown playbook, bad cron, bad time zone, a probe on a verify drill, a probe address that is not one', () => {
+    const text = [
+      'drills:',
+      '  - id: a',
+      '    playbook: nope',
+      '  - id: b',
+      '    playbook: isolate-host',
+      '    schedule: { cron: "61 * * * *", tz: Europe/Stockholm }',
+      '  - id: c',
+      '    playbook: isolate-host',
+      '    schedule: { cron: "0 3 * * 1", tz: Mars/Olympus }',
+      '  - id: d',
+      '    playbook: isolate-host',
+      '    probe: { from: fw, to: 198.51.100.200 }',
+      '',
+    ].join('\n');
+    let message = '';
+    try {
+      parseDrills('drills.yaml', text, PLAYBOOKS);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^drills\.yaml:3:15 drills\[0\]\.playbook: unknown playbook "nope"/m);
+    expect(message).toMatch(/drills\.yaml:6:\d+ drills\[1\]\.schedule\.cron: not a cron expression/);
+    expect(message).toMatch(
+      /drills\.yaml:6:\d+ drills\[2\]\.schedule\.tz|drills\.yaml:9:\d+ drills\[2\]\.schedule\.tz: unknown time zone "Mars\/Olympus"/,
+    );
+    expect(message).toMatch(/drills\.yaml:12:\d+ drills\[3\]\.probe: a probe proves a live drill/);
+    // A value that would reach the probe host's command line is refused as it is read.
+    expect(() =>
+      parseDrills(
+        'drills.yaml',
+        'drills:\n  - id: e\n    playbook: isolate-host\n    mode: live\n    probe: { from: fw, to: "198.51.100.200; reboot" }\n',
+        PLAYBOOKS,
+      ),
+    ).toThrow(/drills\.yaml:5:\d+ drills\[0\]\.probe\.to: an IPv4 or IPv6 address/);
+  });
+});
