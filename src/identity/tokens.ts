@@ -1,16 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import pg from 'pg';
 import { addressWithin } from '../address.js';
-import { ConfigInvalid, FirebreakError } from '../errors.js';
-import { journalError } from '../journal/pg-errors.js';
-import { validSchemaName } from '../journal/pg-schema.js';
-import { urlForDisplay, urlPassword } from '../secrets.js';
-import { retryBusySync, SQLITE_BUSY_WAIT_MS, withWriteLock } from '../sqlite-busy.js';
+import { FirebreakError } from '../errors.js';
 import { checkScope, ScopeInvalid } from './scopes.js';
+import { type IdentityDb, isUniqueViolation, openIdentityDb } from './store-db.js';
 
 /**
  * API tokens: `fbk_<id>_<secret>`, shown once at creation. The store keeps the id (to find the
@@ -127,14 +120,6 @@ function recordOf(r: Row): TokenRecord {
   };
 }
 
-/** The two backends differ only here: SQL with `?` placeholders, rows back, changed-row counts. */
-interface Db {
-  table: string;
-  all(sql: string, params: unknown[]): Promise<Row[]>;
-  run(sql: string, params: unknown[]): Promise<number>;
-  close(): Promise<void>;
-}
-
 const columns = (t: string) => `
 CREATE TABLE IF NOT EXISTS ${t} (
   id           TEXT PRIMARY KEY,
@@ -151,125 +136,23 @@ CREATE TABLE IF NOT EXISTS ${t} (
 // One live token per name; revoked ones keep theirs for the record.
 const activeNameIndex = (t: string) => `CREATE UNIQUE INDEX IF NOT EXISTS api_tokens_active_name ON ${t} (name) WHERE revoked_at IS NULL`;
 
-function isUniqueViolation(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}
-
-function sqliteDb(file: string): Db {
-  mkdirSync(dirname(file), { recursive: true });
-  const busyMs = 10_000;
-  const db = new Database(file, { timeout: busyMs });
-  retryBusySync(busyMs, () => db.pragma('journal_mode = WAL'));
-  // FULL: a revocation that returned is on disk.
-  db.pragma('synchronous = FULL');
-  retryBusySync(busyMs, () => db.exec(`${columns('api_tokens')};\n${activeNameIndex('api_tokens')};`));
-  // Waits for another process's write lock happen in withWriteLock, without blocking the event loop.
-  db.pragma(`busy_timeout = ${SQLITE_BUSY_WAIT_MS}`);
-  const statements = new Map<string, Database.Statement<unknown[], Row>>();
-  const prepared = (sql: string) => {
-    if (!db.open) throw new TokenStoreUnavailable(`tokens ${file}: closed`);
-    const st = statements.get(sql) ?? db.prepare<unknown[], Row>(sql);
-    statements.set(sql, st);
-    return st;
-  };
-  // Disk and lock errors under the store's code; a unique violation is the caller's to explain (name taken).
-  const guard = async <T>(doing: string, fn: () => T): Promise<T> => {
-    try {
-      return await withWriteLock(busyMs, fn);
-    } catch (err) {
-      if (err instanceof FirebreakError || isUniqueViolation(err)) throw err;
-      throw new TokenStoreUnavailable(`tokens ${file}: ${doing} failed: ${(err as Error).message}`, { cause: err });
-    }
-  };
-  return {
-    table: 'api_tokens',
-    all: (sql, params) => guard('reading tokens', () => prepared(sql).all(...params)),
-    run: (sql, params) => guard('writing tokens', () => prepared(sql).run(...params).changes),
-    async close() {
-      if (db.open) db.close();
-    },
-  };
-}
-
-async function postgresDb(url: string, schema: string): Promise<Db> {
-  const where = `tokens ${urlForDisplay(url)}${schema === 'firebreak' ? '' : ` (schema ${schema})`}`;
-  if (!validSchemaName(schema)) throw new ConfigInvalid(`${where}: schema name "${schema}" must be lower case letters, digits and _`);
-  const secret = urlPassword(url);
-  // The journal's wording (no password in it), under the token store's own code.
-  const wrap = (doing: string, err: unknown) => {
-    if (err instanceof FirebreakError) return err;
-    return new TokenStoreUnavailable(journalError(where, doing, err, secret).message, { cause: err });
-  };
-  // Every API request reads its token (no cache: a revocation takes effect at once), so more than a trickle of connections.
-  const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 10_000, application_name: 'firebreak-tokens' });
-  // An idle connection that drops (server restart) is discarded; the next query opens a new one.
-  pool.on('error', () => undefined);
-  const table = `"${schema}".api_tokens`;
-  const numbered = (sql: string) => {
-    let n = 0;
-    return sql.replace(/\?/g, () => `$${++n}`);
-  };
-  try {
-    const c = await pool.connect();
-    try {
-      // Two processes starting at once on a new schema: the second waits here, then finds it made.
-      await c.query('BEGIN');
-      await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`firebreak.tokens.migrate:${schema}`]);
-      const found = await c.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
-      if (!found.rowCount) await c.query(`CREATE SCHEMA "${schema}"`);
-      await c.query(columns(table));
-      await c.query(activeNameIndex(table));
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
-  } catch (err) {
-    await pool.end().catch(() => undefined);
-    throw wrap('creating the token table', err);
-  }
-  return {
-    table,
-    async all(sql, params) {
-      try {
-        return (await pool.query<Row>(numbered(sql), params)).rows;
-      } catch (err) {
-        throw wrap('reading tokens', err);
-      }
-    },
-    async run(sql, params) {
-      try {
-        return (await pool.query(numbered(sql), params)).rowCount ?? 0;
-      } catch (err) {
-        // A unique violation is the caller's to explain (name taken).
-        if (isUniqueViolation(err)) throw err;
-        throw wrap('writing tokens', err);
-      }
-    },
-    async close() {
-      await pool.end();
-    },
-  };
-}
-
 /** PostgreSQL table `api_tokens` in `schema` when `url` is given, else the SQLite file `file`. */
 export async function openTokenStore(o: { url?: string; schema?: string; file: string }): Promise<TokenStore> {
-  const url = o.url?.trim();
-  if (url && !/^postgres(ql)?:\/\//i.test(url)) {
-    throw new ConfigInvalid(
-      `tokens ${urlForDisplay(url)}: unsupported URL (known: postgres://, postgresql://; no URL means the SQLite file)`,
-    );
-  }
-  return tokenStore(url ? await postgresDb(url, o.schema ?? 'firebreak') : sqliteDb(o.file));
+  const db = await openIdentityDb({
+    ...o,
+    what: 'tokens',
+    ddl: (table) => [columns(table('api_tokens')), activeNameIndex(table('api_tokens'))],
+    unavailable: (message, cause) => new TokenStoreUnavailable(message, { cause }),
+    // Every API request reads its token (no cache: a revocation takes effect at once).
+    poolSize: 8,
+  });
+  return tokenStore(db);
 }
 
-function tokenStore(db: Db): TokenStore {
-  const t = db.table;
-  const byId = async (id: string) => (await db.all(`SELECT * FROM ${t} WHERE id = ?`, [id]))[0];
-  const activeByName = async (name: string) => (await db.all(`SELECT * FROM ${t} WHERE name = ? AND revoked_at IS NULL`, [name]))[0];
+function tokenStore(db: IdentityDb): TokenStore {
+  const t = db.table('api_tokens');
+  const byId = async (id: string) => (await db.all<Row>(`SELECT * FROM ${t} WHERE id = ?`, [id]))[0];
+  const activeByName = async (name: string) => (await db.all<Row>(`SELECT * FROM ${t} WHERE name = ? AND revoked_at IS NULL`, [name]))[0];
   const nameTaken = (name: string, id: string) =>
     new TokenInvalid(`a token named "${name}" already exists (id ${id}); revoke it first or pick another name`);
 
@@ -310,13 +193,13 @@ function tokenStore(db: Db): TokenStore {
     },
 
     async list() {
-      return (await db.all(`SELECT * FROM ${t} ORDER BY created_at, id`, [])).map(recordOf);
+      return (await db.all<Row>(`SELECT * FROM ${t} ORDER BY created_at, id`, [])).map(recordOf);
     },
 
     async revoke(idOrName, by) {
       const row = (await byId(idOrName)) ?? (await activeByName(idOrName));
       if (!row) {
-        const old = await db.all(`SELECT * FROM ${t} WHERE name = ? ORDER BY revoked_at DESC`, [idOrName]);
+        const old = await db.all<Row>(`SELECT * FROM ${t} WHERE name = ? ORDER BY revoked_at DESC`, [idOrName]);
         if (old[0]) throw new TokenAlreadyRevoked(`token "${idOrName}" (id ${old[0].id}) is already revoked (at ${old[0].revoked_at})`);
         throw new TokenNotFound(`no token with id or name "${idOrName}"`);
       }
