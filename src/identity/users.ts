@@ -1,16 +1,9 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { hash, verify } from '@node-rs/argon2';
-import Database from 'better-sqlite3';
 import { Secret, TOTP } from 'otpauth';
-import pg from 'pg';
-import { ConfigInvalid, FirebreakError } from '../errors.js';
-import { journalError } from '../journal/pg-errors.js';
-import { validSchemaName } from '../journal/pg-schema.js';
-import { urlForDisplay, urlPassword } from '../secrets.js';
-import { retryBusySync, SQLITE_BUSY_WAIT_MS, withWriteLock } from '../sqlite-busy.js';
+import { FirebreakError } from '../errors.js';
 import { checkRole, type Role, scopesOf } from './roles.js';
+import { type IdentityDb, isUniqueViolation, openIdentityDb } from './store-db.js';
 
 /**
  * Console operators: name, role, an argon2id password hash (never the password), a TOTP second
@@ -390,13 +383,10 @@ export function sameToken(a: string, b: string): boolean {
   return timingSafeEqual(x, y) && a === b;
 }
 
-/** The two backends differ only here: SQL with `?` placeholders, rows back, changed-row counts. */
-interface UserDb {
+/** The store's tables on the identity database (SQLite tokens.db or the journal's PostgreSQL schema). */
+interface UserDb extends IdentityDb {
   tables: { users: string; sessions: string; secrets: string };
-  all<T>(sql: string, params: unknown[]): Promise<T[]>;
-  run(sql: string, params: unknown[]): Promise<number>;
   isUniqueViolation(err: unknown): boolean;
-  close(): Promise<void>;
 }
 
 const ddl = (t: UserDb['tables']) => [
@@ -412,112 +402,20 @@ const ddl = (t: UserDb['tables']) => [
   `CREATE TABLE IF NOT EXISTS ${t.secrets} (name TEXT PRIMARY KEY, value TEXT NOT NULL, created_at TEXT NOT NULL)`,
 ];
 
-function isUniqueViolation(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
-}
+const tablesOf = (table: (name: string) => string): UserDb['tables'] => ({
+  users: table('users'),
+  sessions: table('sessions'),
+  secrets: table('console_secrets'),
+});
 
 async function openUserDb(o: { url?: string; schema?: string; file: string }): Promise<UserDb> {
-  const url = o.url?.trim();
-  if (!url) return sqliteDb(o.file);
-  if (!/^postgres(ql)?:\/\//i.test(url)) {
-    throw new ConfigInvalid(
-      `users ${urlForDisplay(url)}: unsupported URL (known: postgres://, postgresql://; no URL means the SQLite file)`,
-    );
-  }
-  return postgresDb(url, o.schema ?? 'firebreak');
-}
-
-function sqliteDb(file: string): UserDb {
-  mkdirSync(dirname(file), { recursive: true });
-  const busyMs = 10_000;
-  const db = new Database(file, { timeout: busyMs });
-  retryBusySync(busyMs, () => db.pragma('journal_mode = WAL'));
-  // FULL: a disabled account or an ended session that returned is on disk.
-  db.pragma('synchronous = FULL');
-  const tables = { users: 'users', sessions: 'sessions', secrets: 'console_secrets' };
-  retryBusySync(busyMs, () => db.exec(`${ddl(tables).join(';\n')};`));
-  db.pragma(`busy_timeout = ${SQLITE_BUSY_WAIT_MS}`);
-  const statements = new Map<string, Database.Statement<unknown[], unknown>>();
-  const prepared = (sql: string) => {
-    if (!db.open) throw new UserStoreUnavailable(`users ${file}: closed`);
-    const st = statements.get(sql) ?? db.prepare<unknown[], unknown>(sql);
-    statements.set(sql, st);
-    return st;
-  };
-  const guard = async <T>(doing: string, fn: () => T): Promise<T> => {
-    try {
-      return await withWriteLock(busyMs, fn);
-    } catch (err) {
-      if (err instanceof FirebreakError || isUniqueViolation(err)) throw err;
-      throw new UserStoreUnavailable(`users ${file}: ${doing} failed: ${(err as Error).message}`, { cause: err });
-    }
-  };
-  return {
-    tables,
-    all: <T>(sql: string, params: unknown[]) => guard('reading users', () => prepared(sql).all(...params) as T[]),
-    run: (sql, params) => guard('writing users', () => prepared(sql).run(...params).changes),
-    isUniqueViolation,
-    async close() {
-      if (db.open) db.close();
-    },
-  };
-}
-
-async function postgresDb(url: string, schema: string): Promise<UserDb> {
-  const where = `users ${urlForDisplay(url)}${schema === 'firebreak' ? '' : ` (schema ${schema})`}`;
-  if (!validSchemaName(schema)) throw new ConfigInvalid(`${where}: schema name "${schema}" must be lower case letters, digits and _`);
-  const secret = urlPassword(url);
-  const wrap = (doing: string, err: unknown) =>
-    err instanceof FirebreakError ? err : new UserStoreUnavailable(journalError(where, doing, err, secret).message, { cause: err });
-  // Every console request reads its session (no cache: a disabled account is refused at once).
-  const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 10_000, application_name: 'firebreak-users' });
-  pool.on('error', () => undefined);
-  const tables = { users: `"${schema}".users`, sessions: `"${schema}".sessions`, secrets: `"${schema}".console_secrets` };
-  const numbered = (sql: string) => {
-    let n = 0;
-    return sql.replace(/\?/g, () => `$${++n}`);
-  };
-  try {
-    const c = await pool.connect();
-    try {
-      // Two processes starting at once on a new schema: the second waits here, then finds it made.
-      await c.query('BEGIN');
-      await c.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`firebreak.users.migrate:${schema}`]);
-      const found = await c.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
-      if (!found.rowCount) await c.query(`CREATE SCHEMA "${schema}"`);
-      for (const sql of ddl(tables)) await c.query(sql);
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
-  } catch (err) {
-    await pool.end().catch(() => undefined);
-    throw wrap('creating the user tables', err);
-  }
-  return {
-    tables,
-    async all<T>(sql: string, params: unknown[]) {
-      try {
-        return (await pool.query(numbered(sql), params)).rows as T[];
-      } catch (err) {
-        throw wrap('reading users', err);
-      }
-    },
-    async run(sql, params) {
-      try {
-        return (await pool.query(numbered(sql), params)).rowCount ?? 0;
-      } catch (err) {
-        if (isUniqueViolation(err)) throw err;
-        throw wrap('writing users', err);
-      }
-    },
-    isUniqueViolation,
-    async close() {
-      await pool.end();
-    },
-  };
+  const db = await openIdentityDb({
+    ...o,
+    what: 'users',
+    ddl: (table) => ddl(tablesOf(table)),
+    unavailable: (message, cause) => new UserStoreUnavailable(message, { cause }),
+    // Every console request reads its session (no cache: a disabled account is refused at once).
+    poolSize: 8,
+  });
+  return { ...db, tables: tablesOf(db.table), isUniqueViolation };
 }
