@@ -1,63 +1,21 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { parseScopes } from '../identity/scopes.js';
 import { openTokenStore, type TokenRecord, type TokenStore, TokenNotFound } from '../identity/tokens.js';
-import { openJournal } from '../journal/open.js';
 import { API_STREAM, type Journal } from '../journal/types.js';
-import { redactor } from '../secrets.js';
 import { whoAmI } from './app.js';
-import { resolvePaths } from './config.js';
-import { die } from './exit.js';
-
-interface Globals {
-  inventory?: string;
-  playbooks?: string;
-  journal?: string;
-}
-
-/** Where tokens live: DATABASE_URL's database when set, else `tokens.db` next to the journal file. */
-function storeSpec(cmd: Command) {
-  const journal = resolvePaths(cmd.optsWithGlobals<Globals>()).journal;
-  return {
-    journal,
-    url: process.env.DATABASE_URL || undefined,
-    schema: process.env.FIREBREAK_DATABASE_SCHEMA || undefined,
-    file: join(dirname(journal), 'tokens.db'),
-  };
-}
+import { withIdentityStore } from './identity-store.js';
 
 function say(s: string): void {
   process.stdout.write(`${s}\n`);
 }
 
-/**
- * Opens the token store (and the journal when `journaled`), runs `fn`, closes both, prints errors
- * the CLI way. `ifNoStore`: what a command that only reads or revokes does where no store file is
- * (it must not leave an empty one behind).
- */
-async function withTokens(
+/** Tokens and, when `journaled`, the journal, for one command (see identity-store.ts). */
+function withTokens(
   cmd: Command,
   opts: { journaled: boolean; ifNoStore?: (file: string) => void },
-  fn: (tokens: TokenStore, journal: Journal | undefined) => Promise<void>,
+  fn: (store: TokenStore, journal: Journal | undefined) => Promise<void>,
 ): Promise<void> {
-  try {
-    const spec = storeSpec(cmd);
-    if (opts.ifNoStore && !spec.url && !existsSync(spec.file)) return opts.ifNoStore(spec.file);
-    const journal = opts.journaled ? await openJournal({ url: spec.url, schema: spec.schema, file: spec.journal }, redactor) : undefined;
-    try {
-      const tokens = await openTokenStore(spec);
-      try {
-        await fn(tokens, journal);
-      } finally {
-        await tokens.close();
-      }
-    } finally {
-      await journal?.close();
-    }
-  } catch (err) {
-    die(err);
-  }
+  return withIdentityStore(cmd, openTokenStore, opts, fn);
 }
 
 const splitList = (s: string | undefined) =>

@@ -1,60 +1,22 @@
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { FirebreakError } from '../errors.js';
 import { ROLE_NAMES } from '../identity/roles.js';
 import { openUserStore, type UserRecord, type UserStore, UserNotFound } from '../identity/users.js';
-import { openJournal } from '../journal/open.js';
 import { API_STREAM, type Journal } from '../journal/types.js';
-import { redactor } from '../secrets.js';
 import { whoAmI } from './app.js';
-import { resolvePaths } from './config.js';
-import { die } from './exit.js';
-
-interface Globals {
-  inventory?: string;
-  playbooks?: string;
-  journal?: string;
-}
-
-/** Where users live: DATABASE_URL's database when set, else `tokens.db` next to the journal file (beside the API tokens). */
-function storeSpec(cmd: Command) {
-  const journal = resolvePaths(cmd.optsWithGlobals<Globals>()).journal;
-  return {
-    journal,
-    url: process.env.DATABASE_URL || undefined,
-    schema: process.env.FIREBREAK_DATABASE_SCHEMA || undefined,
-    file: join(dirname(journal), 'tokens.db'),
-  };
-}
+import { withIdentityStore } from './identity-store.js';
 
 function say(s: string): void {
   process.stdout.write(`${s}\n`);
 }
 
-/** Opens the user store (and the journal when `journaled`), runs `fn`, closes both, prints errors the CLI way. */
-async function withUsers(
+/** Users and, when `journaled`, the journal, for one command (see identity-store.ts). */
+function withUsers(
   cmd: Command,
   opts: { journaled: boolean; ifNoStore?: (file: string) => void },
-  fn: (users: UserStore, journal: Journal | undefined) => Promise<void>,
+  fn: (store: UserStore, journal: Journal | undefined) => Promise<void>,
 ): Promise<void> {
-  try {
-    const spec = storeSpec(cmd);
-    if (opts.ifNoStore && !spec.url && !existsSync(spec.file)) return opts.ifNoStore(spec.file);
-    const journal = opts.journaled ? await openJournal({ url: spec.url, schema: spec.schema, file: spec.journal }, redactor) : undefined;
-    try {
-      const users = await openUserStore(spec);
-      try {
-        await fn(users, journal);
-      } finally {
-        await users.close();
-      }
-    } finally {
-      await journal?.close();
-    }
-  } catch (err) {
-    die(err);
-  }
+  return withIdentityStore(cmd, openUserStore, opts, fn);
 }
 
 /** The password: stdin as it is (one trailing newline dropped), or asked twice on the terminal without echo. */
