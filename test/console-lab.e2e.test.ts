@@ -2,14 +2,14 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { URI } from 'otpauth';
 import pino from 'pino';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { serve, type Serving } from '../src/api/serve.js';
 import { openUserStore, type UserStore } from '../src/identity/users.js';
 import { openJournal } from '../src/journal/open.js';
 import { Redactor } from '../src/secrets.js';
+import { launchChromium, signInFirstTime } from './helpers/browser.js';
 import { describeLab, lab, reach, reachWithin, repo, resetLab } from './helpers/lab.js';
 
 /**
@@ -50,7 +50,7 @@ describeLab('the console on the lab: cut the internet uplinks with one click, pr
       version: 'test',
       log: pino({ level: 'silent' }),
     });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+    browser = await launchChromium();
     page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-GB' })).newPage();
   });
   afterAll(async () => {
@@ -63,17 +63,7 @@ describeLab('the console on the lab: cut the internet uplinks with one click, pr
 
   it('sign in, cut the uplinks, h1 is cut off; roll back, h1 is back', async () => {
     expect(await reach('h1')).toBe(true);
-    await page.goto(`${serving.url}/`);
-    await page.getByLabel('Name').fill('night-operator');
-    await page.getByLabel('Password').fill(PASSWORD);
-    const answered = page.waitForResponse((r) => r.url().endsWith('/api/v1/session') && r.request().method() === 'POST');
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    const enroll = (await (await answered).json()).enroll as { otpauthUrl: string };
-    await page
-      .getByLabel('Code from your authenticator app')
-      .fill(URI.parse(enroll.otpauthUrl).generate({ timestamp: Date.now() + 30_000 }));
-    await page.getByRole('button', { name: 'Check the code and sign in' }).click();
-    await page.getByRole('heading', { level: 1, name: 'Contain' }).waitFor();
+    await signInFirstTime(page, serving.url, 'night-operator', PASSWORD);
     await shot('01-emergency', ['Cut every internet uplink', 'night-operator']);
 
     await page.locator('[data-playbook="drop-internet-uplinks"]').click();

@@ -9,6 +9,7 @@ import { renderReportHtml } from '../src/drills/report-html.js';
 import { reportJson, trendOf } from '../src/drills/report-trend.js';
 import type { DrillDevice, DrillReport, DrillRunSummary, DrillSpec } from '../src/drills/types.js';
 import { repo } from './helpers/lab.js';
+import { noBrowser } from './helpers/browser.js';
 
 /**
  * Drill reports: the regression verdict (median of the earlier good runs), the JSON, and the HTML
@@ -154,7 +155,7 @@ describe('reportJson', () => {
   });
 });
 
-describe('HTML report', () => {
+describe.skipIf(!!noBrowser)('HTML report', () => {
   const report = realisticReport();
   let html: string;
   let dir: string;

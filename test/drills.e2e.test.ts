@@ -6,6 +6,7 @@ import { missed } from '../src/drills/scheduler.js';
 import { openJournal } from '../src/journal/open.js';
 import { Redactor } from '../src/secrets.js';
 import { type ApiHarness, startApiHarness } from './helpers/api.js';
+import { launchChromium, noBrowser, signInFirstTime } from './helpers/browser.js';
 import { firebreak } from './helpers/lab.js';
 
 /**
@@ -78,6 +79,28 @@ describe('drills', () => {
     expect(html.headers.get('content-security-policy')).toContain('sandbox');
     expect(String(html.json)).toContain('fw-block');
   }, 60_000);
+
+  it.skipIf(!!noBrowser)(
+    'the console shows the drills, the last result and opens the report with its trend chart',
+    async () => {
+      await h.users.add({ name: 'carol', role: 'operator', password: 'correct horse battery staple', by: 'vitest' });
+      const browser = await launchChromium();
+      try {
+        const page = await (await browser.newContext({ locale: 'en-GB' })).newPage();
+        await signInFirstTime(page, h.url, 'carol', 'correct horse battery staple');
+        await page.goto(`${h.url}/#/drills`);
+        const card = page.locator('[data-drill="fw-block"]');
+        await expect.poll(() => card.textContent()).toMatch(/OK.*contained in .* restored in/);
+        const [report] = await Promise.all([page.context().waitForEvent('page'), card.getByRole('link', { name: /report/ }).click()]);
+        await report.waitForLoadState();
+        await expect.poll(() => report.locator('canvas').count()).toBeGreaterThan(0);
+        expect(await report.locator('body').textContent()).toContain('fw-block');
+      } finally {
+        await browser.close();
+      }
+    },
+    60_000,
+  );
 
   it('a verify drill run on request changes nothing and reports every device', async () => {
     const before = h.net.devices.map((d) => d.control.snapshot().config);

@@ -127,8 +127,9 @@ export async function csrfOk(users: UserStore, sessionId: string, req: Request):
   return given !== undefined && sameToken(given, await users.csrfToken(sessionId));
 }
 
-export function userIdentity(user: UserRecord): Identity {
-  return { kind: 'user', id: user.name, name: user.name, scopes: user.scopes };
+/** `subject`: an OIDC user's `<issuer>#<sub>` (they have no row in the user table; the name is only what people read). */
+export function userIdentity(user: UserRecord & { subject?: string }): Identity {
+  return { kind: 'user', id: user.subject ?? user.name, name: user.name, scopes: user.scopes };
 }
 
 function sourceOf(req: Request): string {

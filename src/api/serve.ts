@@ -28,6 +28,8 @@ export interface ServeOptions {
   consoleDir?: string;
   /** How long stop() waits for runs executing in this process. */
   drainMs?: number;
+  /** Single sign-on (default: FIREBREAK_OIDC_* from the environment, off when none is set). */
+  oidc?: import('../identity/oidc.js').OidcOptions;
 }
 
 export interface Serving {
@@ -78,6 +80,8 @@ export async function serve(o: ServeOptions): Promise<Serving> {
       file: join(dirname(o.app.paths.journal), 'tokens.db'),
     });
     cleanup.unshift(() => users.close());
+    const oidc = await openOidc(o, users.sessions);
+    if (oidc) cleanup.unshift(() => oidc.store.close());
     const playbookIds = await listPlaybooks(o.app.paths.playbooks);
     const triggers = o.triggersFile ? await loadTriggers(o.triggersFile, playbookIds) : [];
     const redis = o.app.redisUrl && app.executor === 'queue' ? await connectedRedis(o.app.redisUrl) : undefined;
@@ -166,7 +170,8 @@ export async function serve(o: ServeOptions): Promise<Serving> {
     const api = createApi({
       app,
       tokens,
-      users,
+      users: oidc ? (await import('../identity/oidc-store.js')).withOidcSessions(users, oidc.store) : users,
+      oidc,
       paths: o.app.paths,
       triggers,
       replays,
@@ -201,6 +206,18 @@ export async function serve(o: ServeOptions): Promise<Serving> {
     for (const c of cleanup) await Promise.resolve(c()).catch(() => undefined);
     throw err;
   }
+}
+
+/** OIDC sign-in when ServeOptions.oidc or FIREBREAK_OIDC_* says so: its config checked, secret read, tables opened. */
+async function openOidc(o: ServeOptions, sessions: import('../identity/users.js').SessionPolicy) {
+  const { oidcFromEnv, loadOidc } = await import('../identity/oidc.js');
+  const options = o.oidc ?? oidcFromEnv();
+  if (!options) return undefined;
+  const { config, clientSecret } = await loadOidc(options, o.oidc ? 'options' : 'env');
+  const { openOidcStore } = await import('../identity/oidc-store.js');
+  const file = join(dirname(o.app.paths.journal), 'tokens.db');
+  const store = await openOidcStore({ url: o.app.databaseUrl, schema: o.app.databaseSchema, file, sessions });
+  return { config, clientSecret, store };
 }
 
 /**

@@ -19,6 +19,7 @@ import { catalogRoutes } from './routes/catalog.js';
 import { drillRoutes } from './routes/drills.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes, type ReadyReport } from './routes/health.js';
+import { type OidcSignIn, oidcRoutes } from './routes/oidc.js';
 import { recordRoutes } from './routes/records.js';
 import { runRoutes } from './routes/runs.js';
 import { sessionRoutes } from './routes/session.js';
@@ -54,6 +55,8 @@ export interface ApiDeps {
   consoleDir?: string;
   /** Failed sign-ins per source address before 429 (tests lower it). */
   failures?: { windowMs: number; max: number };
+  /** Single sign-on through an OpenID Provider (its sessions are in `users` too: withOidcSessions). */
+  oidc?: OidcSignIn;
 }
 
 export interface Api {
@@ -74,6 +77,7 @@ export function createApi(deps: ApiDeps): Api {
     ...triggerRoutes(deps),
     ...drillRoutes(deps),
     ...sessionRoutes(deps),
+    ...oidcRoutes(deps),
   ];
   const doc = openApiDocument(routes, API_BASE, deps.version);
   const x = express();

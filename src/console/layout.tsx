@@ -20,6 +20,7 @@ export function Shell({
     ? [
         ['emergency', t('nav.emergency')],
         ['history', t('nav.history')],
+        ['drills', t('nav.drills')],
         ['approvals', t('nav.approvals')],
         ['devices', t('nav.devices')],
         ['holds', t('nav.holds')],

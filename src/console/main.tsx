@@ -6,6 +6,7 @@ import { Shell } from './layout.js';
 import { Approvals } from './pages/approvals.js';
 import { Devices } from './pages/devices.js';
 import { Emergency } from './pages/emergency.js';
+import { Drills } from './pages/drills.js';
 import { History } from './pages/history.js';
 import { Holds } from './pages/holds.js';
 import { Journal } from './pages/journal.js';
@@ -80,6 +81,8 @@ function Page({ route, user }: { route: Route; user: User }) {
       return <Approvals user={user} />;
     case 'history':
       return <History />;
+    case 'drills':
+      return <Drills user={user} />;
     case 'devices':
       return <Devices />;
     case 'holds':

@@ -5,11 +5,11 @@ import { useEffect, useState } from 'preact/hooks';
  * needs to know nothing about them.
  */
 export interface Route {
-  page: 'emergency' | 'go' | 'run' | 'approvals' | 'history' | 'journal' | 'devices' | 'holds';
+  page: 'emergency' | 'go' | 'run' | 'approvals' | 'history' | 'journal' | 'devices' | 'holds' | 'drills';
   arg?: string;
 }
 
-const PAGES: readonly Route['page'][] = ['emergency', 'go', 'run', 'approvals', 'history', 'journal', 'devices', 'holds'];
+const PAGES: readonly Route['page'][] = ['emergency', 'go', 'run', 'approvals', 'history', 'journal', 'devices', 'holds', 'drills'];
 
 export function parseRoute(hash: string): Route {
   const [page, ...rest] = hash.replace(/^#\/?/, '').split('/');

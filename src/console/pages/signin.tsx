@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, api } from '../api.js';
-import { t } from '../i18n.js';
+import { API, ApiError, api } from '../api.js';
+import { type Key, t } from '../i18n.js';
 import type { Session } from '../types.js';
 import { PageTitle } from '../ui.js';
 
@@ -15,9 +15,17 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
   const [password, setPassword] = useState('');
   const [code, setCode] = useState('');
   const [step, setStep] = useState<Step>({ kind: 'password' });
-  const [error, setError] = useState<string>();
+  const [error, setError] = useState<string | undefined>(ssoRefusal);
   const [busy, setBusy] = useState(false);
+  const [sso, setSso] = useState<{ label: string } | null>(null);
   const codeRef = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    // An older server has no such route: then there is no single sign-on button, nothing else changes.
+    api<{ oidc: { label: string } | null }>('GET', '/session/providers')
+      .then((p) => setSso(p.oidc))
+      .catch(() => setSso(null));
+  }, []);
 
   useEffect(() => {
     if (step.kind !== 'password') codeRef.current?.focus();
@@ -123,6 +131,14 @@ export function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
           </button>
         ) : null}
       </form>
+      {sso && step.kind === 'password' ? (
+        <p class="sso">
+          <span class="muted">{t('signin.or')}</span>{' '}
+          <a href={`${API}/session/oidc/start`} data-testid="signin-oidc">
+            {t('signin.oidc', { label: sso.label })}
+          </a>
+        </p>
+      ) : null}
     </section>
   );
 }
@@ -142,6 +158,26 @@ function refusal(e: ApiError): string {
     default:
       return e.status === 429 ? t('signin.rateLimited') : `${e.message} (${e.code})`;
   }
+}
+
+const SSO_REFUSALS: Record<string, Key> = {
+  OIDC_NO_ROLE: 'signin.oidcNoRole',
+  OIDC_MFA_REQUIRED: 'signin.oidcMfa',
+  OIDC_STATE: 'signin.oidcState',
+  OIDC_IDP: 'signin.oidcIdp',
+  OIDC_UNAVAILABLE: 'signin.oidcUnavailable',
+};
+
+/** A single sign-on the server refused comes back as `/?signin-error=<code>`: said once, then taken off the address. */
+function ssoRefusal(): string | undefined {
+  const params = new URLSearchParams(location.search);
+  const code = params.get('signin-error');
+  if (code === null) return undefined;
+  params.delete('signin-error');
+  const rest = params.toString();
+  history.replaceState(null, '', `${location.pathname}${rest ? `?${rest}` : ''}${location.hash}`);
+  const key = SSO_REFUSALS[code];
+  return key ? t(key) : t('signin.oidcIdp');
 }
 
 /** The key in the otpauth URL, for typing into an authenticator that cannot scan. */
