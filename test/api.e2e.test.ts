@@ -92,14 +92,28 @@ describe('firebreak serve: runs over HTTP', () => {
 
   it('every route but health needs a token; each scope is enforced with 403 naming the scope', async () => {
     const doc = (await h.call('GET', '/api/v1/openapi.json', { token: h.tokens.reader })).json;
-    for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, unknown>>))
-      for (const method of Object.keys(methods)) {
+    // Public: health, and the ways in (sign-in, which provider to offer, the provider's return). Nothing else.
+    const PUBLIC = [
+      'get /healthz',
+      'get /readyz',
+      'post /api/v1/session',
+      'get /api/v1/session/providers',
+      'get /api/v1/session/oidc/start',
+      'get /api/v1/session/oidc/callback',
+    ];
+    const documentedPublic: string[] = [];
+    for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, { security?: unknown[] }>>))
+      for (const [method, op] of Object.entries(methods)) {
+        if (Array.isArray(op.security) && op.security.length === 0) documentedPublic.push(`${method} ${path}`);
+        if (PUBLIC.includes(`${method} ${path}`)) continue;
         const url = path.replace('{id}', NO_SUCH_RUN).replace('{name}', 'x');
         const r = await h.call(method.toUpperCase(), url, { body: method === 'post' ? {} : undefined });
-        if (path === '/healthz' || path === '/readyz' || (path === '/api/v1/session' && method === 'post'))
-          expect(r.status, `${method} ${path}`).not.toBe(401);
-        else expect([r.status, r.json.error?.code], `${method} ${path}`).toEqual([401, 'UNAUTHENTICATED']);
+        expect([r.status, r.json.error?.code], `${method} ${path}`).toEqual([401, 'UNAUTHENTICATED']);
       }
+    // The session's own routes read the cookie themselves (401 without one, checked above).
+    const SELF_CHECKED = ['get /api/v1/session', 'delete /api/v1/session'];
+    expect(documentedPublic.filter((p) => !PUBLIC.includes(p) && !SELF_CHECKED.includes(p))).toEqual([]);
+    expect(documentedPublic).toEqual(expect.arrayContaining(['get /healthz', 'get /readyz', 'post /api/v1/session']));
     expect((await h.call('GET', '/api/v1/openapi.json')).status).toBe(401);
     expect((await h.call('GET', '/metrics')).status).toBe(401);
     const refusals: [string, string, string, unknown, string][] = [

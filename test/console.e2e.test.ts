@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { URI } from 'otpauth';
@@ -107,6 +107,10 @@ beforeAll(async () => {
     ports: { ssh: 11722, snmp: 11761 },
     playbooks: { 'isolate-host-approved.yaml': approvedPlaybook(isolate) },
   });
+  await writeFile(
+    join(h.net.inventoryDir, '_hosts.yaml'),
+    `hosts:\n  - { name: reception-pc, address: ${HOST}, port: "sw:port1", segment: staff }\n`,
+  );
   for (const [name, role] of [
     ['alice', 'operator'],
     ['bob', 'approver'],
@@ -202,8 +206,10 @@ describe.skipIf(!!noBrowser)('web console', () => {
     await alice.goto(`${h.url}/#/emergency`);
     await alice.locator('[data-playbook="isolate-host"]').click();
     await alice.getByRole('heading', { level: 1, name: /Isolate one host/ }).waitFor();
-    await alice.getByLabel(/Host's address/).fill(HOST);
-    await alice.getByLabel(/Host's switch port/).selectOption('sw:port1');
+    // Picked by name from the inventory's hosts, not typed: it fills the address and the port.
+    await alice.getByTestId('pick-host').selectOption('reception-pc');
+    expect(await alice.getByLabel(/Host's address/).inputValue()).toBe(HOST);
+    expect(await alice.getByLabel(/Host's switch port/).inputValue()).toBe('sw:port1');
     await alice.getByTestId('preview').click();
     const preview = alice.getByTestId('plan-preview');
     await preview.waitFor();

@@ -226,4 +226,6 @@ export const en = {
   'drills.missedAt': 'Missed its time',
   'drills.runNow': 'Run this drill now',
   'drills.started': 'Drill {id} started: its report shows here when it ends.',
+  'prepare.pickHost': 'Pick the host from the inventory (fills its address and port)',
+  'preview.segmentHosts': '({n} known hosts in them)',
 } as const;

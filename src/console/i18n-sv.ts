@@ -230,4 +230,6 @@ export const sv: Record<keyof typeof en, string> = {
   'drills.missedAt': 'Missade sin tid',
   'drills.runNow': 'Kör övningen nu',
   'drills.started': 'Övning {id} startad: dess rapport visas här när den är klar.',
+  'prepare.pickHost': 'Välj datorn ur inventariet (fyller i adress och port)',
+  'preview.segmentHosts': '({n} kända datorer i dem)',
 };

@@ -1,13 +1,25 @@
 import type { Ref } from 'preact';
 import type { Blast } from './blast.js';
 import { t } from './i18n.js';
-import type { Plan } from './types.js';
+import type { HostEntry, Plan } from './types.js';
 
 /**
  * The plan before anything happens: the blast radius in words first (what people lose), then
  * each device with its actions and the exact commands, and every lockout finding.
  */
-export function PlanPreview({ plan, blast, headingRef }: { plan: Plan; blast: Blast; headingRef?: Ref<HTMLHeadingElement> }) {
+export function PlanPreview({
+  plan,
+  blast,
+  hosts = [],
+  headingRef,
+}: {
+  plan: Plan;
+  blast: Blast;
+  /** The inventory's hosts: how many are in the segments that lose the internet. */
+  hosts?: readonly HostEntry[];
+  headingRef?: Ref<HTMLHeadingElement>;
+}) {
+  const inSegments = hosts.filter((h) => h.segment && blast.segmentsOffline.includes(h.segment)).length;
   // An address and a port given together are one host (isolate-host), not two.
   const hostCount = plan.params.address && plan.params.port ? 1 : blast.hosts.length;
   return (
@@ -49,6 +61,9 @@ export function PlanPreview({ plan, blast, headingRef }: { plan: Plan; blast: Bl
             : blast.segmentsOffline.length
               ? blast.segmentsOffline.join(', ')
               : t('preview.noSegment')}
+          {blast.segmentsOffline.length && hosts.length ? (
+            <span data-testid="blast-segment-hosts"> {t('preview.segmentHosts', { n: inSegments })}</span>
+          ) : null}
         </dd>
         <dt>{t('preview.hosts')}</dt>
         <dd data-testid="blast-hosts">{hostCount ? `${hostCount}: ${blast.hosts.join(', ')}` : t('preview.noHost')}</dd>

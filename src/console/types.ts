@@ -163,3 +163,11 @@ export interface Approval {
 /** Run states after which nothing more happens by itself. */
 export const AT_REST = ['contained', 'partial', 'failed', 'rolled-back', 'rollback-failed', 'interrupted', 'rejected', 'expired'];
 export const ROLLBACK_FROM = ['contained', 'partial', 'failed', 'rollback-failed'];
+
+/** GET /hosts: the hosts of the inventory's _hosts.yaml. */
+export interface HostEntry {
+  name: string;
+  address: string;
+  port?: string;
+  segment?: string;
+}

@@ -63,6 +63,26 @@ export function catalogRoutes(deps: ApiDeps): RouteSpec[] {
     }),
     route({
       method: 'get',
+      path: '/hosts',
+      tag: 'catalog',
+      summary: "Hosts people may isolate, from the inventory's _hosts.yaml: name, address, switch port, segment",
+      scope: 'read',
+      responses: {
+        200: {
+          description: 'hosts (empty when the inventory lists none)',
+          schema: z.array(z.object({ name: z.string(), address: z.string(), port: z.string().optional(), segment: z.string().optional() })),
+        },
+      },
+      async handler({ res }) {
+        const [{ loadInventory }, { loadHosts }] = await Promise.all([
+          import('../../inventory/load.js'),
+          import('../../inventory/hosts.js'),
+        ]);
+        res.json(await loadHosts(deps.paths.inventory, await loadInventory(deps.paths.inventory)));
+      },
+    }),
+    route({
+      method: 'get',
       path: '/devices/health',
       tag: 'catalog',
       summary:

@@ -6,7 +6,7 @@ import { t } from '../i18n.js';
 import { ParamField } from '../params.js';
 import { PlanPreview } from '../plan-preview.js';
 import { href, navigate } from '../router.js';
-import type { Device, Hold, Plan, Playbook, User } from '../types.js';
+import type { Device, Hold, HostEntry, Plan, Playbook, User } from '../types.js';
 import { ErrorBox, Loading, PageTitle } from '../ui.js';
 import { allows, useApi } from '../use-api.js';
 import { cutWords } from './emergency.js';
@@ -19,6 +19,7 @@ export function Prepare({ id, user }: { id: string; user: User }) {
   const book = useApi<Playbook>(`/playbooks/${encodeURIComponent(id)}`);
   const devices = useApi<Device[]>('/devices?probe=0');
   const holds = useApi<Hold[]>('/holds');
+  const hosts = useApi<HostEntry[]>('/hosts');
   const [params, setParams] = useState<Record<string, string>>({});
   const [plan, setPlan] = useState<Plan>();
   const [reason, setReason] = useState('');
@@ -36,7 +37,10 @@ export function Prepare({ id, user }: { id: string; user: User }) {
     setParams(init);
   }, [book.data]);
 
-  const knownHosts = useMemo(() => hostsFromHolds(holds.data ?? []), [holds.data]);
+  const knownHosts = useMemo(
+    () => [...new Set([...(hosts.data ?? []).map((h) => h.address), ...hostsFromHolds(holds.data ?? [])])],
+    [holds.data, hosts.data],
+  );
   const blast = useMemo(() => (plan && devices.data ? blastRadius(plan, devices.data) : undefined), [plan, devices.data]);
 
   if (book.error) return <ErrorBox error={book.error} />;
@@ -91,6 +95,15 @@ export function Prepare({ id, user }: { id: string; user: User }) {
       <p class="lead">{cutWords(p, devices.data ?? [])}</p>
       {p.description ? <p class="muted">{p.description}</p> : null}
       <form onSubmit={preview} class="params">
+        {hosts.data?.length && (p.params?.address || p.params?.port) ? (
+          <HostPicker
+            hosts={hosts.data}
+            onPick={(h) => {
+              if (p.params?.address) set('address', h.address);
+              if (p.params?.port) set('port', h.port ?? '');
+            }}
+          />
+        ) : null}
         {Object.entries(p.params ?? {}).map(([n, spec]) => (
           <ParamField
             key={n}
@@ -109,7 +122,7 @@ export function Prepare({ id, user }: { id: string; user: User }) {
       <ErrorBox error={error} />
       {plan && blast ? (
         <>
-          <PlanPreview plan={plan} blast={blast} headingRef={previewRef} />
+          <PlanPreview plan={plan} blast={blast} hosts={hosts.data ?? []} headingRef={previewRef} />
           {canRun ? (
             <>
               <div class="field">
@@ -142,6 +155,30 @@ function newKey(): string {
 }
 
 /** Host addresses the holds know (blocked before): offered as suggestions, never required. */
+/** A host of the inventory by name: fills its address and its switch port, nothing typed. */
+function HostPicker({ hosts, onPick }: { hosts: readonly HostEntry[]; onPick: (h: HostEntry) => void }) {
+  return (
+    <div class="field">
+      <label for="pick-host">{t('prepare.pickHost')}</label>
+      <select
+        id="pick-host"
+        data-testid="pick-host"
+        onChange={(e) => {
+          const h = hosts.find((x) => x.name === e.currentTarget.value);
+          if (h) onPick(h);
+        }}
+      >
+        <option value="">{t('param.choose')}</option>
+        {hosts.map((h) => (
+          <option key={h.name} value={h.name}>
+            {`${h.name} - ${h.address}${h.port ? ` - ${h.port}` : ''}${h.segment ? ` (${h.segment})` : ''}`}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
 function hostsFromHolds(holds: readonly Hold[]): string[] {
   const out = new Set<string>();
   for (const h of holds) {
