@@ -37,11 +37,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-const fwRules = () =>
-  h.fw.control
-    .snapshot()
-    .rules.map((r) => r.text)
-    .join('\n');
+const fwRules = () => h.fwRules();
 const create = (playbook: string, address: string, extra: Record<string, unknown> = {}) =>
   h.call('POST', '/api/v1/runs', { token: h.tokens.runner, body: { playbook, params: { address }, ...extra } });
 const approve = (runId: string, token: string) => h.call('POST', `/api/v1/runs/${runId}/approve`, { token, body: {} });

@@ -121,7 +121,7 @@ describe('API authentication', () => {
     expect(body.error.message).toContain('"run:isolate-host"');
     expect((await call('/runs', token)).status).toBe(403);
 
-    const far = await tokens.create({ name: 'far-away', scopes: ['admin'], allow: ['192.0.2.0/24', '2001:db8::/32'], by: 'test' });
+    const far = await tokens.create({ name: 'far-away', scopes: ['admin'], allow: ['10.250.0.0/16', '2001:db8::/32'], by: 'test' });
     const a = await call('/runs', far.token);
     expect(a.status).toBe(403);
     expect(await a.json()).toMatchObject({ error: { code: 'ADDRESS_NOT_ALLOWED' } });

@@ -56,11 +56,7 @@ afterAll(async () => {
   if (redisDir) await rm(redisDir, { recursive: true, force: true });
 });
 
-const fwRules = () =>
-  h.fw.control
-    .snapshot()
-    .rules.map((r) => r.text)
-    .join('\n');
+const fwRules = () => h.fwRules();
 
 describe.skipIf(!ready)('the API in queue mode', () => {
   it('a run created over HTTP is executed by a worker; readyz sees Redis and the worker', async () => {

@@ -35,11 +35,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-const fwRules = () =>
-  h.fw.control
-    .snapshot()
-    .rules.map((r) => r.text)
-    .join('\n');
+const fwRules = () => h.fwRules();
 
 async function reports(drillId: string) {
   return (await h.call('GET', `/api/v1/drills/${drillId}/reports`, { token: h.tokens.reader })).json as any[];

@@ -20,11 +20,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-const fwRules = () =>
-  h.fw.control
-    .snapshot()
-    .rules.map((r) => r.text)
-    .join('\n');
+const fwRules = () => h.fwRules();
 const contain = (address: string, ttlSeconds?: number) =>
   h.call('POST', '/api/v1/runs', {
     token: h.tokens.runner,

@@ -166,7 +166,7 @@ async function createRun(runId: string): Promise<JournalEntry> {
     errors: [],
     warnings: [],
   };
-  const trigger = { kind: 'detector', by: 'wazuh-edr', reason: 'beacon to 203.0.113.7 from h1' };
+  const trigger = { kind: 'detector', by: 'wazuh-edr', reason: 'beacon to 198.51.100.7 from h1' };
   return journal.append(runId, 'run.created', { plan, trigger, triggerAt: Date.now(), executor: 'local' });
 }
 
@@ -218,7 +218,7 @@ describe('notifier', () => {
     const body = JSON.parse(hit.body);
     expect(body).toMatchObject({ event: 'started', runId: 'r-1', seq: running.seq, state: 'running', from: 'planned' });
     expect(body.playbook).toEqual({ id: PLAYBOOK.id, title: PLAYBOOK.title });
-    expect(body.trigger).toEqual({ kind: 'detector', by: 'wazuh-edr', reason: 'beacon to 203.0.113.7 from h1' });
+    expect(body.trigger).toEqual({ kind: 'detector', by: 'wazuh-edr', reason: 'beacon to 198.51.100.7 from h1' });
     const ts = hit.headers['x-firebreak-timestamp'] as string;
     expect(Math.abs(Number(ts) - Date.now() / 1000)).toBeLessThan(60);
     const mac = createHmac('sha256', 'hmac-key-5f2b9c7e1d').update(`${ts}.${hit.body}`).digest('hex');
@@ -229,7 +229,7 @@ describe('notifier', () => {
     expect(mail.to).toEqual(['soc@example.org']);
     expect(text).toContain('Subject: Firebreak run r-1 (drop-internet-uplinks) started');
     expect(text).toContain('Run r-1 of playbook drop-internet-uplinks (Drop the internet uplinks) is now running (was planned).');
-    expect(text).toContain('Triggered by detector wazuh-edr: beacon to 203.0.113.7 from h1');
+    expect(text).toContain('Triggered by detector wazuh-edr: beacon to 198.51.100.7 from h1');
     expect(smtp.logins).toEqual([{ user: 'firebreak', pass: 'smtp-pass-83c1a0f4' }]);
 
     await n.idle();

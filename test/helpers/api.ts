@@ -23,6 +23,8 @@ export interface ApiHarness {
   journalFile: string;
   net: SimNetwork;
   fw: RunningSim;
+  /** The firewall's filter entries as it lists them, one per line: what a block looks like on the device. */
+  fwRules(): string;
   serving: Serving;
   store: TokenStore;
   /** The console users (the same tokens.db the server uses). */
@@ -130,6 +132,12 @@ export async function startApiHarness(o: HarnessOptions): Promise<ApiHarness> {
     journalFile,
     net,
     fw: net.devices.find((d) => d.spec.id === 'fw')!,
+    fwRules: () =>
+      net.devices
+        .find((d) => d.spec.id === 'fw')!
+        .control.snapshot()
+        .rules.map((r) => r.text)
+        .join('\n'),
     serving,
     store,
     users,
