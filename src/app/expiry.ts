@@ -11,6 +11,9 @@ import type { Journal, JournalEntry } from '../journal/types.js';
  */
 export const EXPIRY_BY = 'expiry';
 
+/** States a run never comes back from to a containment that could expire. */
+const OVER = ['rolled-back', 'rejected', 'expired', 'failed'];
+
 /** States whose containment can expire (what rollback can start from, less a failed rollback). */
 const EXPIRABLE = ['contained', 'partial'];
 
@@ -46,7 +49,7 @@ export function expiryOf(entries: readonly JournalEntry[]): number | undefined {
   return at;
 }
 
-export const EXPIRY_TYPES = ['run.created', 'run.state', 'run.expires', 'run.kept', 'rollback.started', 'rollback.queued'] as const;
+export const EXPIRY_TYPES = ['run.state', 'run.expires', 'run.kept', 'rollback.started', 'rollback.queued'] as const;
 
 /**
  * Sweeps every `everyMs` (default 500: an expiry fires within a second of its time) and asks for
@@ -61,12 +64,25 @@ export function startExpirySweeper(o: {
 }): { stop(): void; sweep(): Promise<string[]> } {
   const now = o.now ?? Date.now;
   const inFlight = new Set<string>();
+  // Runs whose time ran out and that are over (rolled back, failed, ...): never looked at again.
+  const settled = new Set<string>();
   const sweep = async (): Promise<string[]> => {
-    const expiring = new Set((await o.journal.find({ types: ['run.expires'] })).map((e) => e.runId));
-    if (!expiring.size) return [];
-    const entries = (await o.journal.find({ types: [...EXPIRY_TYPES] })).filter((e) => expiring.has(e.runId));
+    // Only the deadlines first (few entries); a run's own entries only once its deadline passed.
+    const deadlines = new Map<string, JournalEntry[]>();
+    for (const e of await o.journal.find({ types: ['run.expires', 'run.kept'] }))
+      if (!settled.has(e.runId)) deadlines.set(e.runId, [...(deadlines.get(e.runId) ?? []), e]);
+    const t = now();
+    const entries: JournalEntry[] = [];
+    for (const [runId, marks] of deadlines) {
+      const at = expiryOf(marks);
+      if (at === undefined || at > t || inFlight.has(runId)) continue;
+      const own = await o.journal.find({ runId, types: [...EXPIRY_TYPES] });
+      const state = currentState(own);
+      if (state && OVER.includes(state)) settled.add(runId);
+      entries.push(...own);
+    }
     const fired: string[] = [];
-    for (const { runId } of dueExpiries(entries, now())) {
+    for (const { runId } of dueExpiries(entries, t)) {
       if (inFlight.has(runId)) continue;
       inFlight.add(runId);
       fired.push(runId);
