@@ -9,6 +9,7 @@ import type { JournalEntry, Journal } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
 import { APPROVAL_TTL_MS, ROLLBACK_FROM, decide, expireDue, type PendingApproval, pendingApprovals, pendingOf } from './approvals.js';
 import { holdsInForce, type HoldRow } from './holds.js';
+import { keyedSerial } from './serial.js';
 import { detectInterrupted } from './interrupted.js';
 
 /**
@@ -360,20 +361,6 @@ export function createApp(deps: AppDeps): App {
     },
   };
   return app;
-}
-
-/** Runs `fn` for one key at a time in this process (concurrent duplicates wait and see the first's run). */
-function keyedSerial() {
-  const tails = new Map<string, Promise<unknown>>();
-  return <T>(key: string, fn: () => Promise<T>): Promise<T> => {
-    if (!key) return fn();
-    const prev = tails.get(key) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => undefined);
-    tails.set(key, tail);
-    void tail.then(() => tails.get(key) === tail && tails.delete(key));
-    return next;
-  };
 }
 
 /** Time-ordered and unique enough for a human to type: `r-20261130-141502-9f3a`. */

@@ -4,6 +4,7 @@ import { errorCode, errorMessage, ParamInvalid, PlanInvalid } from '../errors.js
 import { API_STREAM } from '../journal/types.js';
 import { type TriggerEvent, TriggerInvalid, type TriggerSpec } from '../triggers/types.js';
 import type { Actor, App } from './app.js';
+import { keyedSerial } from './serial.js';
 
 /**
  * What a detector's event becomes. In order: not matched -> ignored; resolved -> recorded on its
@@ -55,7 +56,6 @@ export function createIntake(deps: { app: App; now?: () => number; onDecision?: 
   const claimed = new Map<string, string>();
   const states = new Map<string, { state: RunState; at: number }>();
   const repeats = new Map<string, { at: number; count: number }>();
-  const tails = new Map<string, Promise<unknown>>();
   let loaded: Promise<void> | undefined;
 
   // What earlier processes decided: the journal's runs made by triggers.
@@ -94,13 +94,7 @@ export function createIntake(deps: { app: App; now?: () => number; onDecision?: 
     });
   };
 
-  const serial = <T>(key: string, fn: () => Promise<T>): Promise<T> => {
-    const next = (tails.get(key) ?? Promise.resolve()).then(fn, fn);
-    const tail = next.catch(() => undefined);
-    tails.set(key, tail);
-    void tail.then(() => tails.get(key) === tail && tails.delete(key));
-    return next;
-  };
+  const serial = keyedSerial();
 
   const decide = (result: IntakeResult, spec: TriggerSpec): IntakeResult => {
     deps.onDecision?.(spec.name, result.decision);
