@@ -252,31 +252,41 @@ function monotonic(): () => number {
 
 async function queueProbe(redis: import('ioredis').Redis, prefix: string) {
   const { Queue } = await import('bullmq');
-  const { RUNS_QUEUE } = await import('../queue/keys.js');
-  const runs = new Queue(RUNS_QUEUE, { connection: redis, prefix, skipWaitingForReady: true });
-  runs.on('error', () => undefined);
+  const { RUNS_QUEUE, workerKey } = await import('../queue/keys.js');
+  // One Queue object per queue name for the server's life (a scrape must not open new ones).
+  const queues = new Map<string, InstanceType<typeof Queue>>();
+  const queue = (name: string) => {
+    let q = queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: redis, prefix, skipWaitingForReady: true });
+      q.on('error', () => undefined);
+      queues.set(name, q);
+    }
+    return q;
+  };
+  /** Every key matching `pattern`, by SCAN (KEYS would block Redis on a big keyspace). */
+  const scan = async (pattern: string): Promise<string[]> => {
+    const out: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      out.push(...keys);
+    } while (cursor !== '0');
+    return out;
+  };
   return {
     async depth() {
-      const names = [RUNS_QUEUE, ...(await redis.keys(`${prefix}:site-*:meta`)).map((k) => k.slice(prefix.length + 1, -':meta'.length))];
+      const sites = (await scan(`${prefix}:site-*:meta`)).map((k) => k.slice(prefix.length + 1, -':meta'.length));
       const out: Record<string, Record<string, number>> = {};
-      for (const name of names) {
-        const q = name === RUNS_QUEUE ? runs : new Queue(name, { connection: redis, prefix, skipWaitingForReady: true });
-        out[name] = await q.getJobCounts('waiting', 'active', 'delayed', 'failed');
-      }
+      for (const name of [RUNS_QUEUE, ...sites]) out[name] = await queue(name).getJobCounts('waiting', 'active', 'delayed', 'failed');
       return out;
     },
     /** Coordinating workers whose presence key is fresh (src/queue/worker.ts announces every 5 s). */
     async workers() {
-      const { workerKey } = await import('../queue/keys.js');
-      let n = 0;
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', workerKey(prefix, '*'), 'COUNT', 1000);
-        cursor = next;
-        for (const v of keys.length ? await redis.mget(keys) : []) if (v && JSON.parse(v).coordinate) n++;
-      } while (cursor !== '0');
-      return n;
+      const keys = await scan(workerKey(prefix, '*'));
+      return (keys.length ? await redis.mget(keys) : []).filter((v) => v && JSON.parse(v).coordinate).length;
     },
-    close: () => runs.close(),
+    close: () => Promise.all([...queues.values()].map((q) => q.close())),
   };
 }
