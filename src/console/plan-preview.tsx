@@ -27,30 +27,8 @@ export function PlanPreview({
       <h2 id="preview-title" ref={headingRef} tabIndex={-1}>
         {t('preview.title')}
       </h2>
-      {plan.errors.length ? (
-        <div class="findings bad" role="alert">
-          <h3>{t('preview.errors')}</h3>
-          <ul>
-            {plan.errors.map((e) => (
-              <li key={`${e.code}-${e.at}-${e.message}`}>
-                <strong>{e.code}</strong>: {e.message}
-              </li>
-            ))}
-          </ul>
-        </div>
-      ) : null}
-      {plan.warnings.length ? (
-        <div class="findings warn">
-          <h3>{t('preview.warnings')}</h3>
-          <ul>
-            {plan.warnings.map((e) => (
-              <li key={`${e.code}-${e.at}-${e.message}`}>
-                <strong>{e.code}</strong>: {e.message}
-              </li>
-            ))}
-          </ul>
-        </div>
-      ) : null}
+      <Findings kind="bad" title={t('preview.errors')} issues={plan.errors} />
+      <Findings kind="warn" title={t('preview.warnings')} issues={plan.warnings} />
       {plan.actions.length === 0 ? <p class="error">{t('preview.nothing')}</p> : null}
       <h3>{t('preview.blast')}</h3>
       <dl class="blast">
@@ -115,4 +93,21 @@ function actionTarget(a: Plan['actions'][number]['action']): string {
   if ('segment' in a) return a.segment;
   if ('outlet' in a) return a.outlet;
   return '';
+}
+
+/** The plan's errors or warnings (lockout findings, unknown targets), when it has any. */
+function Findings({ kind, title, issues }: { kind: 'bad' | 'warn'; title: string; issues: Plan['errors'] }) {
+  if (!issues.length) return null;
+  return (
+    <div class={`findings ${kind}`} role={kind === 'bad' ? 'alert' : undefined}>
+      <h3>{title}</h3>
+      <ul>
+        {issues.map((e) => (
+          <li key={`${e.code}-${e.at}-${e.message}`}>
+            <strong>{e.code}</strong>: {e.message}
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
 }
