@@ -184,6 +184,35 @@ describe.each(kinds)('$name journal store', (kind) => {
     expect(await s.entries('r3')).toEqual([]);
   });
 
+  it('appends asked for at once (200 devices journaling together) each land once in one chain; one refused by the idempotency index fails alone', async () => {
+    const s = await store();
+    await s.append('r0', 'run.created', { plan: {}, trigger: { kind: 'test', by: 't' }, idempotencyKey: 'k1' });
+    const asks = Array.from({ length: 60 }, (_, i) =>
+      i === 30
+        ? s.append('rdup', 'run.created', { plan: {}, trigger: { kind: 'test', by: 't' }, idempotencyKey: 'k1' })
+        : i % 2
+          ? s.append(`r${i}`, 'action.intent', { actionId: `a${i}`, device: `sw${i}` })
+          : s.appendMany([
+              { runId: `r${i}`, type: 'action.intent', data: { actionId: `a${i}`, device: `sw${i}` } },
+              { runId: `r${i}`, type: 'action.applied', data: { actionId: `a${i}`, device: `sw${i}` } },
+            ]),
+    );
+    const settled = await Promise.allSettled(asks);
+    const refused = settled.filter((r) => r.status === 'rejected');
+    expect(refused).toHaveLength(1);
+    expect(String((refused[0] as PromiseRejectedResult).reason.name)).toBe('IdempotencyTaken');
+    expect(await s.entries('rdup')).toEqual([]);
+    const all = await s.all();
+    // 1 + 30 singles + 29 pairs, seqs without gaps; a group's entries stay next to each other.
+    expect(seqs(all)).toEqual(range(1, 1 + 30 + 2 * 29));
+    for (let i = 0; i < 60; i += 2) {
+      if (i === 30) continue;
+      const mine = all.filter((e) => e.runId === `r${i}`);
+      expect(mine[1]!.seq - mine[0]!.seq).toBe(1);
+    }
+    expect((await s.verify()).ok).toBe(true);
+  });
+
   it('find filters by run, types, afterSeq and limit, in seq order', async () => {
     const s = await store();
     await sampleRun(s, 'r1');

@@ -9,7 +9,8 @@ import { findSql } from './query.js';
 import { runSummaries } from './runs.js';
 import type { EntryType, JournalEntry, JournalQuery, JournalStore, RunSummary, VerifyReport } from './types.js';
 import { journalWriter } from './writer.js';
-import { retryBusySync, SQLITE_BUSY_WAIT_MS, withWriteLock } from '../sqlite-busy.js';
+import { retryBusySync, SQLITE_BUSY_WAIT_MS } from '../sqlite-busy.js';
+import { groupCommit } from '../sqlite-group-commit.js';
 
 /**
  * The embedded journal store: one SQLite file, WAL, fsync on every commit. Several processes
@@ -113,7 +114,7 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions = {}): Jo
   });
   retryBusySync(busyTimeoutMs, () => migrate.immediate());
   // From here SQLite's own busy wait is short: it blocks the event loop and backs off up to
-  // 100 ms a sleep; appends wait for the lock asynchronously instead (see withWriteLock).
+  // 100 ms a sleep; appends wait for the lock asynchronously instead (see groupCommit).
   db.pragma(`busy_timeout = ${SQLITE_BUSY_WAIT_MS}`);
 
   const readHead = db.prepare<[], ChainHead>('SELECT seq, hash FROM head WHERE id = 1');
@@ -137,10 +138,8 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions = {}): Jo
     moveHead.run({ seq, hash: entry.hash });
     return entry;
   };
-  const appendTx = db.transaction(appendRow);
-  const appendManyTx = db.transaction((items: { runId: string; type: EntryType; data: EncodedData }[], ts: string) =>
-    items.map((i) => appendRow(i.runId, i.type, i.data, ts)),
-  );
+  // Appends from many devices in one turn of the event loop share one transaction and one fsync.
+  const commit = groupCommit(db, busyTimeoutMs);
   // Prepared once per distinct filter shape (a follower polls with the same one).
   const finders = new Map<string, Database.Statement<unknown[], EntryRow>>();
   const find = (q: JournalQuery): JournalEntry[] => {
@@ -159,12 +158,14 @@ export function openSqliteStore(file: string, opts: SqliteStoreOptions = {}): Jo
   const store: JournalStore = {
     async append(runId, type, data) {
       const c = encodeData(data);
-      return withWriteLock(busyTimeoutMs, () => idempotent(() => appendTx.immediate(runId, type, c, new Date().toISOString())));
+      const ts = new Date().toISOString();
+      return commit(() => idempotent(() => appendRow(runId, type, c, ts)));
     },
     async appendMany(items) {
       if (!items.length) return [];
       const c = items.map((i) => ({ runId: i.runId, type: i.type, data: encodeData(i.data) }));
-      return withWriteLock(busyTimeoutMs, () => idempotent(() => appendManyTx.immediate(c, new Date().toISOString())));
+      const ts = new Date().toISOString();
+      return commit(() => idempotent(() => c.map((i) => appendRow(i.runId, i.type, i.data, ts))));
     },
     async entries(runId) {
       return selectRun.all(runId).map(toEntry);
