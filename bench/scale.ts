@@ -150,6 +150,13 @@ async function main(): Promise<void> {
         ]),
         ['warm sessions: critical path, 1 device (ms)', ...stats(warmSingle.slice(1).map((s) => s.ttc)), ''],
         [`warm sessions: ${devices} devices (ms)`, ...stats(warmAll.map((s) => s.ttc)), ''],
+        ...(['prepareMs', 'strikeMs', 'verifyMs'] as const).map((k) => [
+          `  warm ${k.replace('Ms', '')} (ms): 1 device / ${devices} devices`,
+          `${median(warmSingle.slice(1).map((s) => s[k])).toFixed(0)} / ${median(warmAll.map((s) => s[k])).toFixed(0)}`,
+          '',
+          '',
+          '',
+        ]),
         [
           'warm sessions: time to contain / critical path',
           (median(warmAll.map((s) => s.ttc)) / median(warmSingle.slice(1).map((s) => s.ttc))).toFixed(2),

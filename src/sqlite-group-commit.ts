@@ -42,7 +42,10 @@ export function groupCommit(db: Database.Database, busyTimeoutMs: number): Group
         if (!db.open) throw new Error(`${db.name}: closed`);
         return batch.immediate(items);
       });
-      results.forEach((r, i) => (r.ok ? items[i]!.resolve(r.value) : items[i]!.reject(r.err)));
+      results.forEach((r, i) => {
+        if (r.ok) items[i]!.resolve(r.value);
+        else items[i]!.reject(r.err);
+      });
     } catch (err) {
       for (const p of items) p.reject(err);
     }

@@ -2,17 +2,6 @@
 import { constants } from 'node:os';
 import { Command } from 'commander';
 import { resolvePaths } from './config.js';
-import { journalCommand } from './journal.js';
-import { labCommand } from './lab.js';
-import { planCommand, rollbackCommand, runCommand } from './run.js';
-import { holdsCommand, runsCommand } from './runs.js';
-import { simCommand } from './sim.js';
-import { tokenCommand } from './token.js';
-import { userCommand } from './user.js';
-import { approveCommands } from './approve.js';
-import { serveCommand } from './serve.js';
-import { drillCommand } from './drill.js';
-import { workerCommand } from './worker.js';
 
 /** What the shell reports for a writer killed by SIGPIPE (`yes | head -1` under pipefail: 141). */
 const EXIT_BROKEN_PIPE = 128 + constants.signals.SIGPIPE;
@@ -34,25 +23,55 @@ const program = new Command('firebreak')
   .option('--journal <file>', 'journal database (env FIREBREAK_JOURNAL, default ./var/journal.db)')
   .showHelpAfterError();
 
-program.addCommand(planCommand());
-program.addCommand(runCommand());
-program.addCommand(rollbackCommand());
-program.addCommand(runsCommand());
-program.addCommand(holdsCommand());
-program.addCommand(
-  journalCommand(() => ({
-    file: resolvePaths(program.opts()).journal,
-    url: process.env.DATABASE_URL || undefined,
-    schema: process.env.FIREBREAK_DATABASE_SCHEMA || undefined,
-  })),
-);
-program.addCommand(labCommand());
-program.addCommand(simCommand());
-program.addCommand(workerCommand());
-program.addCommand(tokenCommand());
-program.addCommand(userCommand());
-program.addCommand(serveCommand());
-for (const c of approveCommands()) program.addCommand(c);
-program.addCommand(drillCommand());
+/**
+ * Each command's module, loaded on demand: `firebreak run` in an emergency must not first load the
+ * API server, the identity stores, BullMQ and the PostgreSQL client (~250 ms of imports on a small
+ * machine, before the first device is contacted). Help, or a name no command has, loads them all.
+ */
+const journalSpec = () => ({
+  file: resolvePaths(program.opts()).journal,
+  url: process.env.DATABASE_URL || undefined,
+  schema: process.env.FIREBREAK_DATABASE_SCHEMA || undefined,
+});
+const modules: [string[], () => Promise<Command[]>][] = [
+  [
+    ['plan', 'run', 'rollback'],
+    async () => {
+      const m = await import('./run.js');
+      return [m.planCommand(), m.runCommand(), m.rollbackCommand()];
+    },
+  ],
+  [
+    ['runs', 'holds'],
+    async () => {
+      const m = await import('./runs.js');
+      return [m.runsCommand(), m.holdsCommand()];
+    },
+  ],
+  [['journal'], async () => [(await import('./journal.js')).journalCommand(journalSpec)]],
+  [['lab'], async () => [(await import('./lab.js')).labCommand()]],
+  [['sim'], async () => [(await import('./sim.js')).simCommand()]],
+  [['worker'], async () => [(await import('./worker.js')).workerCommand()]],
+  [['token'], async () => [(await import('./token.js')).tokenCommand()]],
+  [['user'], async () => [(await import('./user.js')).userCommand()]],
+  [['serve'], async () => [(await import('./serve.js')).serveCommand()]],
+  [['approve', 'reject'], async () => (await import('./approve.js')).approveCommands()],
+  [['drill'], async () => [(await import('./drill.js')).drillCommand()]],
+];
+
+/** The command named on the line: the first word that is not a global option or its value. */
+function commandName(argv: string[]): string | undefined {
+  const withValue = new Set(['--inventory', '--playbooks', '--journal']);
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (withValue.has(a)) i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}
+
+const name = commandName(process.argv);
+const wanted = modules.filter(([names]) => name !== undefined && names.includes(name));
+for (const [, load] of wanted.length ? wanted : modules) for (const c of await load()) program.addCommand(c);
 
 await program.parseAsync(process.argv);

@@ -1,6 +1,5 @@
 import { ConfigInvalid } from '../errors.js';
 import { type Redactor, urlForDisplay, urlPassword } from '../secrets.js';
-import { openPostgresJournal } from './postgres.js';
 import { openSqliteStore } from './sqlite.js';
 import type { Journal } from './types.js';
 import { journalWriter } from './writer.js';
@@ -30,6 +29,8 @@ export async function openJournal(spec: JournalSpec, redactor: Redactor): Promis
     }
     const password = urlPassword(url);
     if (password) redactor.add(password);
+    // Loaded only here: the PostgreSQL client costs a one-shot CLI run ~70 ms of imports.
+    const { openPostgresJournal } = await import('./postgres.js');
     return journalWriter(await openPostgresJournal(url, spec.schema ? { schema: spec.schema } : {}), redactor);
   }
   if (!spec.file) throw new ConfigInvalid('journal: neither a PostgreSQL URL nor a SQLite file was given');
