@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lastDue, nextRuns, parseDrills } from '../src/drills/config.js';
+import { defaultDeviceRevertMinutes, lastDue, nextRuns, parseDrills } from '../src/drills/config.js';
 
 /** drills.yaml: defaults, schedules in their time zone, and every mistake placed at file:line:col. */
 const PLAYBOOKS = ['isolate-host', 'drop-internet-uplinks'];
@@ -54,5 +54,54 @@ describe('drills.yaml', () => {
         PLAYBOOKS,
       ),
     ).toThrow(/drills\.yaml:5:\d+ drills\[0\]\.probe\.to: an IPv4 or IPv6 address/);
+  });
+
+  it('live drills get a device-side auto-revert that outlasts the hold; one set shorter than the hold, or on a verify drill, is refused at its place', () => {
+    const drills = parseDrills(
+      'drills.yaml',
+      [
+        'drills:',
+        '  - { id: a, playbook: isolate-host, mode: live, holdSeconds: 60 }',
+        '  - { id: b, playbook: isolate-host, mode: live, holdSeconds: 3480 }',
+        '  - { id: c, playbook: isolate-host, mode: live, holdSeconds: 3481 }',
+        '  - { id: d, playbook: isolate-host, mode: live, holdSeconds: 600, deviceRevertMinutes: 0 }',
+        '  - { id: e, playbook: isolate-host, mode: live, holdSeconds: 600, deviceRevertMinutes: 10 }',
+        '  - { id: f, playbook: isolate-host }',
+        '',
+      ].join('\n'),
+      PLAYBOOKS,
+    );
+    // The hold plus two minutes; past 60 minutes the drill is not device-backed.
+    expect(drills.map((d) => d.deviceRevertMinutes)).toEqual([3, 60, 0, 0, 10, undefined]);
+    expect(defaultDeviceRevertMinutes(1)).toBe(3);
+
+    const text = [
+      'drills:',
+      '  - id: short',
+      '    playbook: isolate-host',
+      '    mode: live',
+      '    holdSeconds: 600',
+      '    deviceRevertMinutes: 9',
+      '  - id: verify',
+      '    playbook: isolate-host',
+      '    deviceRevertMinutes: 5',
+      '',
+    ].join('\n');
+    let message = '';
+    try {
+      parseDrills('drills.yaml', text, PLAYBOOKS);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(
+      /^drills\.yaml:6:26 drills\[0\]\.deviceRevertMinutes: 9 min is shorter than the hold \(holdSeconds 600\): the device would undo the drill before its hold ends/m,
+    );
+    expect(message).toMatch(
+      /^drills\.yaml:9:5 drills\[1\]\.deviceRevertMinutes: the device-side auto-revert backs a live drill: mode must be live/m,
+    );
+    // At most an hour (AOS-CX's checkpoint auto takes 1-60 minutes).
+    expect(() =>
+      parseDrills('drills.yaml', 'drills:\n  - { id: long, playbook: isolate-host, mode: live, deviceRevertMinutes: 61 }\n', PLAYBOOKS),
+    ).toThrow(/^drills\.yaml:2:\d+ drills\[0\]\.deviceRevertMinutes: Too big/);
   });
 });

@@ -21,6 +21,7 @@ const drillSchema = z.strictObject({
   params: z.record(z.string(), z.string({ error: 'must be a string (quote numbers)' })).default({}),
   mode: z.enum(['verify', 'live']).default('verify'),
   holdSeconds: z.number().int().min(1).max(86_400).default(60),
+  deviceRevertMinutes: z.number().int().min(0).max(60).optional(),
   schedule: z.strictObject({ cron: z.string().min(1).max(100), tz: z.string().default('UTC') }).optional(),
   regressionMarginPct: z.number().min(0).max(1000).default(25),
   probe: z
@@ -45,6 +46,17 @@ function check(drills: z.output<typeof drillSchema>[], knownPlaybooks?: readonly
       issues.push({ path: [...at, 'playbook'], message: `unknown playbook "${d.playbook}" (known: ${knownPlaybooks.join(', ')})` });
     if (d.probe && d.mode !== 'live')
       issues.push({ path: [...at, 'probe'], message: 'a probe proves a live drill: mode must be live', atKey: true });
+    if (d.deviceRevertMinutes !== undefined && d.mode !== 'live')
+      issues.push({
+        path: [...at, 'deviceRevertMinutes'],
+        message: 'the device-side auto-revert backs a live drill: mode must be live',
+        atKey: true,
+      });
+    else if (d.deviceRevertMinutes && d.deviceRevertMinutes * 60 < d.holdSeconds)
+      issues.push({
+        path: [...at, 'deviceRevertMinutes'],
+        message: `${d.deviceRevertMinutes} min is shorter than the hold (holdSeconds ${d.holdSeconds}): the device would undo the drill before its hold ends (at least ${Math.ceil(d.holdSeconds / 60)}, or 0 for off)`,
+      });
     if (d.schedule) {
       if (!validTimeZone(d.schedule.tz))
         issues.push({
@@ -74,7 +86,19 @@ function validTimeZone(tz: string): boolean {
 export function parseDrills(file: string, text: string, knownPlaybooks?: readonly string[]): DrillSpec[] {
   const r = validateYaml(file, text, fileSchema, (v) => check(v.drills, knownPlaybooks));
   if (!r.ok) throw new ConfigInvalid(issuesMessage(r.issues));
-  return r.value.drills;
+  return r.value.drills.map(({ deviceRevertMinutes, ...d }) =>
+    d.mode === 'live' ? { ...d, deviceRevertMinutes: deviceRevertMinutes ?? defaultDeviceRevertMinutes(d.holdSeconds) } : d,
+  );
+}
+
+/**
+ * The hold plus two minutes (the restore's own time, a slow device): the timer should fire only
+ * when the scheduled restore did not come. Past 60 minutes (AOS-CX's `checkpoint auto` limit, and
+ * the most drills.yaml takes) the drill is not device-backed.
+ */
+export function defaultDeviceRevertMinutes(holdSeconds: number): number {
+  const minutes = Math.ceil(holdSeconds / 60) + 2;
+  return minutes <= 60 ? minutes : 0;
 }
 
 export async function loadDrills(file: string, knownPlaybooks?: readonly string[]): Promise<DrillSpec[]> {

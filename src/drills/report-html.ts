@@ -232,7 +232,7 @@ function bar(val, max, cls) {
 }
 run.devices.forEach(function (d) {
   var tr = el('tr');
-  tr.appendChild(el('td', '', d.device)); tr.appendChild(el('td', '', d.driver || '\\u2013'));
+  tr.appendChild(el('td', '', d.device)); tr.appendChild(el('td', '', (d.driver || '\\u2013') + (d.deviceBacked ? ' \\u00b7 device auto-revert armed' : '')));
   tr.appendChild(bar(d.containMs, maxC, 'contain')); tr.appendChild(bar(d.restoreMs, maxR, 'restore'));
   var res = el('td'); res.appendChild(el('span', 'tag ' + (d.ok ? 'ok' : 'failed'), d.ok ? 'ok' : 'FAILED')); tr.appendChild(res);
   tr.appendChild(el('td', 'err', d.error || ''));

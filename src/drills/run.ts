@@ -2,6 +2,7 @@ import type { App } from '../app/app.js';
 import { newRunId } from '../app/app.js';
 import { API_STREAM, type Journal, type JournalEntry } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
+import { deviceBacked, isDeviceBacked } from './device-backed.js';
 import { type PreflightDeps, preflight } from './preflight.js';
 import { trendOf } from './report-trend.js';
 import type { DrillDevice, DrillReport, DrillRunSummary, DrillSpec, ProbeResult } from './types.js';
@@ -15,6 +16,8 @@ import { errorMessage } from '../errors.js';
  * deadline that any sweeping server fires (it survives this process dying); then the run is
  * followed to rolled-back and the report built from the journal: times to contain and to restore,
  * per device, failures, the trend against earlier drills. The report is journaled (`drill.report`).
+ * Where the driver has a device-side auto-revert, the live drill's changes are armed with it and
+ * kept armed (`deviceRevertMinutes`): the backstop if every Firebreak process is dead.
  */
 export interface DrillDeps {
   app: App & { journal: Journal };
@@ -33,7 +36,8 @@ export async function runDrill(
   o: { by: string; occurrence?: string; signal?: AbortSignal },
 ): Promise<DrillReport> {
   const { app } = deps;
-  const plan = await app.preview({ playbook: spec.playbook, params: spec.params });
+  const previewed = await app.preview({ playbook: spec.playbook, params: spec.params });
+  const plan = spec.mode === 'live' ? deviceBacked(previewed, deps.preflight.drivers, spec.deviceRevertMinutes ?? 0) : previewed;
   const startedAt = new Date().toISOString();
   let summary: DrillRunSummary;
   if (spec.mode === 'verify' || plan.errors.length) summary = await verifySummary(deps, spec, plan, startedAt);
@@ -168,7 +172,8 @@ export function liveSummary(spec: DrillSpec, runId: string, entries: readonly Jo
   const rbEnd = entries.find((e) => e.type === 'rollback.finished');
   const plan = created.data.plan as Plan;
   const devices = new Map<string, DrillDevice>();
-  for (const id of Object.keys(plan.devices)) devices.set(id, { device: id, driver: plan.devices[id]!.driver, ok: true });
+  for (const id of Object.keys(plan.devices))
+    devices.set(id, { device: id, driver: plan.devices[id]!.driver, deviceBacked: isDeviceBacked(plan, id), ok: true });
   for (const e of entries) {
     const d = devices.get(String(e.data.device));
     if (!d) continue;

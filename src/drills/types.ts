@@ -12,6 +12,12 @@ export interface DrillSpec {
   mode: 'verify' | 'live';
   /** Live: how long the containment is held before the automatic restore. */
   holdSeconds: number;
+  /**
+   * Live: minutes of the device-side auto-revert armed with the drill's changes and kept armed
+   * through the hold, on drivers that have one (the restore's backstop if every Firebreak process
+   * is dead). 0: off. Default ceil(holdSeconds / 60) + 2 when that is at most 60, else 0.
+   */
+  deviceRevertMinutes?: number;
   /** Cron (5 or 6 fields) in `tz` (IANA name, default UTC). */
   schedule?: { cron: string; tz: string };
   /** A time to contain this much slower (percent) than the earlier drills' median is a regression. */
@@ -30,6 +36,8 @@ export interface DrillDevice {
   containMs?: number;
   /** Rollback start to this device's last action reverted. */
   restoreMs?: number;
+  /** Live: every change here was armed with the device's own auto-revert, kept armed through the hold. */
+  deviceBacked?: boolean;
   ok: boolean;
   error?: string;
 }

@@ -5,6 +5,7 @@ import type { JournalEntry, Journal } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
 import { withTimeout } from '../timeout.js';
 import type { ActionResult, EventSink, RollbackResult } from './events.js';
+import { confirmArm, disarmFailedNote, disarmOthers, type PendingArm } from './disarm.js';
 import { DEVICE_HOLD_TYPES, decideRelease, holdTable, type OpenChange, targetOf } from './holds.js';
 import { currentState, transition } from './lifecycle.js';
 import { holdRunLease } from './leases.js';
@@ -49,7 +50,12 @@ interface HoldItem {
   stage: number;
   /** From the run's own intent: armed with a device-side auto-revert that was never confirmed. */
   armedUnconfirmed: boolean;
+  /** Kept armed on purpose (a live drill) and never confirmed: disarmed before its inverse goes out. */
+  keptArmed?: PendingArm;
 }
+
+/** Before the first inverse on a device: other runs' kept-armed timers disarmed (once per device, lazily). */
+type BeforeChange = (timeoutMs: number) => Promise<void>;
 
 /**
  * Rolls a run back from the journal alone (no memory of the run is needed), through holds
@@ -117,20 +123,57 @@ export async function revertDevice(
     for (const item of items) results.push(await failed(env, c.runId, item, null, err, c.emit));
     return results;
   }
+  const disarmed: { done?: Promise<void> } = {};
+  const beforeChange: BeforeChange = (timeoutMs) =>
+    (disarmed.done ??= (async () => {
+      const device = c.plan.devices[c.device];
+      if (!device) throw new UnknownDriver(`device ${c.device} is not in this run's plan`);
+      const r = await disarmOthers({
+        journal: env.journal,
+        drivers: env.drivers,
+        device,
+        runId: c.runId,
+        session: (d) => c.pool.get(device, d.transport, timeoutMs),
+      });
+      if (!r.ok) {
+        if (r.error instanceof Error) r.error.message = `${r.error.message}; ${disarmFailedNote(r.failed)}`;
+        throw r.error;
+      }
+    })());
   try {
-    // Runs rolled back before holds were released one by one (older journals) hold nothing.
-    const rolledBack = new Set(
-      (await env.journal.find({ types: ['run.state'] })).filter((e) => e.data.state === 'rolled-back').map((e) => e.runId),
-    );
+    const rolledBack = rolledBackRuns(env.journal);
     for (const item of items) {
       // Decided under the device's lease, from the journal as it is now: this device's holds only.
-      const table = holdTable(await env.journal.find({ device: c.device, types: DEVICE_HOLD_TYPES }), rolledBack);
-      results.push(await releaseOne(env, c.pool, c.plan, c.runId, item, decideRelease(table, c.runId, item.actionId, item.target), c.emit));
+      const entries = await env.journal.find({ device: c.device, types: DEVICE_HOLD_TYPES });
+      const table = holdTable(entries, await rolledBack(holdTable(entries)));
+      const decision = decideRelease(table, c.runId, item.actionId, item.target);
+      results.push(await releaseOne(env, c.pool, c.plan, c.runId, item, decision, c.emit, beforeChange));
     }
   } finally {
     await lock.release();
   }
   return results;
+}
+
+/**
+ * Runs rolled back before holds were released one by one (older journals) hold nothing. Asked only
+ * of the runs that still hold something on this device, each by its own run index, once: reading
+ * every run's states for every device made a rollback slower with each run the journal kept.
+ */
+function rolledBackRuns(journal: Journal): (table: ReturnType<typeof holdTable>) => Promise<Set<string>> {
+  const known = new Map<string, boolean>();
+  return async (table) => {
+    const out = new Set<string>();
+    for (const runId of new Set([...table.holders.values()].flat().map((h) => h.runId))) {
+      if (!known.has(runId))
+        known.set(
+          runId,
+          (await journal.find({ runId, types: ['run.state'] })).some((e) => e.data.state === 'rolled-back'),
+        );
+      if (known.get(runId)) out.add(runId);
+    }
+    return out;
+  };
 }
 
 /** The in-process way: every device of the stage in parallel in this process. */
@@ -153,12 +196,28 @@ function openHolds(entries: JournalEntry[], plan: Plan): HoldItem[] {
     const pa = planned.get(actionId);
     const target = (e.data.target as string | undefined) ?? (pa ? targetOf(pa.device, pa.action) : undefined);
     if (!target) continue;
+    const armedUnconfirmed = e.type === 'action.intent' && e.data.autoRevert !== undefined && !confirmed.has(actionId);
+    const arm = e.data.autoRevert as { minutes: number; keepArmed?: boolean } | undefined;
     items.push({
       actionId,
       device: e.data.device as string,
       target,
       stage: pa?.stage ?? 0,
-      armedUnconfirmed: e.type === 'action.intent' && e.data.autoRevert !== undefined && !confirmed.has(actionId),
+      armedUnconfirmed,
+      ...(armedUnconfirmed && arm?.keepArmed
+        ? {
+            keptArmed: {
+              runId: e.runId,
+              actionId,
+              device: e.data.device as string,
+              driver: String(e.data.driver ?? pa?.driver),
+              action: (e.data.action ?? pa?.action) as Action,
+              tag: String(e.data.tag ?? pa?.tag),
+              timeoutMs: Number(e.data.timeoutMs ?? pa?.timeoutMs) || 30_000,
+              minutes: arm.minutes,
+            },
+          }
+        : {}),
     });
   }
   return items.reverse();
@@ -172,6 +231,7 @@ async function releaseOne(
   item: HoldItem,
   decision: ReturnType<typeof decideRelease>,
   emit: EventSink,
+  beforeChange: BeforeChange,
 ): Promise<ActionResult> {
   const base = { actionId: item.actionId, device: item.device };
   const emitted = (r: ActionResult) => {
@@ -199,9 +259,36 @@ async function releaseOne(
     await env.journal.append(runId, 'action.reverted', { ...base, target: item.target, inverse: null, nothingToDo: true, undid });
     return emitted({ ...base, what, state: 'reverted' });
   }
+  // Our own kept-armed change, still on the device: disarmed first, so that its timer cannot later
+  // undo whatever is changed after this restore (the platforms revert everything since arming).
+  const keptArmed = inverseOf ? undefined : item.keptArmed;
+  const disarmOwn = async () => {
+    if (!keptArmed) return;
+    const device = plan.devices[item.device]!;
+    let output: string;
+    try {
+      output = await confirmArm(
+        { drivers: env.drivers, device, session: (d) => pool.get(device, d.transport, keptArmed.timeoutMs) },
+        keptArmed,
+      );
+    } catch (err) {
+      if (err instanceof Error)
+        err.message = `${err.message}; not reverted: its auto-revert could not be disarmed first (the device undoes the change by itself when the timer ends)`;
+      throw err;
+    }
+    await env.journal.append(runId, 'action.confirmed', {
+      ...base,
+      output,
+      by: 'rollback',
+      reason: 'disarmed before the restore, so that the timer cannot undo later changes',
+    });
+  };
   let after: State | undefined;
   try {
-    const { now, applied, read } = await applyInverse(env, pool, plan, change, change.inverse);
+    const { now, applied, read } = await applyInverse(env, pool, plan, change, change.inverse, async () => {
+      await beforeChange(change.timeoutMs);
+      await disarmOwn();
+    });
     after = read;
     const ms = Math.round(env.clock() - started);
     // An armed change never confirmed, found already undone: the device's own auto-revert did it.
@@ -229,6 +316,7 @@ async function applyInverse(
   plan: Plan,
   change: OpenChange,
   inverse: Action,
+  beforeApply: () => Promise<void>,
 ): Promise<{ now: State; applied: boolean; read?: State }> {
   const device = plan.devices[change.device];
   if (!device) throw new UnknownDriver(`device ${change.device} is not in this run's plan`);
@@ -239,6 +327,7 @@ async function applyInverse(
   const session = await pool.get(device, driver.transport, change.timeoutMs);
   const now = await withTimeout(driver.read(session, inverse, ctx), change.timeoutMs, `read ${change.device}`);
   if (driver.holds(inverse, now, ctx)) return { now, applied: false };
+  await beforeApply();
   await withTimeout(driver.apply(session, inverse, ctx), change.timeoutMs, `revert on ${change.device}`);
   const read = await withTimeout(driver.read(session, inverse, ctx), change.timeoutMs, `read back ${change.device}`);
   if (!driver.holds(inverse, read, ctx))

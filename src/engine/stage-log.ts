@@ -14,7 +14,7 @@ export class StageLog {
   private tail: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly journal: Journal,
+    readonly journal: Journal,
     private readonly runId: string,
   ) {}
 

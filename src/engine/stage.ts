@@ -5,6 +5,7 @@ import type { EntryType, JournalEntry } from '../journal/types.js';
 import type { Plan, PlannedAction } from '../plan/types.js';
 import { withTimeout } from '../timeout.js';
 import type { Session } from '../transports/types.js';
+import { disarmFailedNote, disarmOthers } from './disarm.js';
 import type { ActionResult, EventSink } from './events.js';
 import { targetOf } from './holds.js';
 import type { Sessions } from './sessions.js';
@@ -15,6 +16,8 @@ import type { StageLog } from './stage-log.js';
  * worker nearest the device): take the device's lease, prepare (connect, read pre-state, journal
  * intents), wait at the stage's barrier for the one "go" (invariant 11: every device is prepared
  * before any is changed), strike, read back, confirm. Serial on the device (invariant 5).
+ * Before anything of the run touches the device, other runs' kept-armed auto-reverts on it (a live
+ * drill's backstop) are disarmed, so that no device timer can undo this run's change (disarm.ts).
  *
  * Everything it hands on goes through the journal, so a step can be run again after a crash: an
  * action with an intent but no outcome is decided by a fresh read (already changed: verified as
@@ -154,6 +157,28 @@ async function prepare(deps: StepDeps, actions: PlannedAction[], prior: Map<stri
     for (const pa of actions) fail(deps, pa, 'connect', err);
     return [];
   }
+  // Under the lease, before any read or change of ours: another run's armed timer must not undo us.
+  const disarm = await disarmOthers({
+    journal: deps.log.journal,
+    drivers: deps.drivers,
+    device,
+    runId: deps.runId,
+    session: (d) => (d === driver ? Promise.resolve(session) : deps.sessions.get(device, d.transport, first.timeoutMs)),
+  }).catch((error: unknown) => ({ ok: false as const, error, failed: undefined }));
+  if (!disarm.ok) {
+    // A confirm that timed out may still be running on the session: nobody else may use it.
+    if (disarm.error instanceof DeviceUnreachable || disarm.error instanceof DeviceTimeout) await deps.sessions.discard(device.id);
+    for (const pa of actions)
+      fail(
+        deps,
+        pa,
+        'disarm',
+        disarm.error,
+        undefined,
+        disarm.failed ? disarmFailedNote(disarm.failed) : 'not changed: the journal could not be read or written',
+      );
+    return [];
+  }
   const out: Pending[] = [];
   for (const pa of actions) {
     if (deps.stop?.aborted) break; // safe point: not read, not journaled, still pending
@@ -194,6 +219,14 @@ async function prepare(deps: StepDeps, actions: PlannedAction[], prior: Map<stri
       fail(deps, pa, 'read', err);
     }
   }
+  // Kept armed (a live drill), applied in this stage: the marker the next run on this device looks for.
+  const kept = out.filter((p) => p.pa.autoRevert?.keepArmed && !p.resumedHeld);
+  if (kept.length)
+    deps.log.add('arm.kept', {
+      device: first.device,
+      actionIds: kept.map((p) => p.pa.id),
+      minutes: Math.max(...kept.map((p) => p.pa.autoRevert!.minutes)),
+    });
   return out;
 }
 
@@ -262,7 +295,8 @@ async function strikeTogether(deps: StepDeps, list: Pending[], startedAt: number
 }
 
 /**
- * Reads every change of this device back, then confirms the armed ones. Confirming only after all
+ * Reads every change of this device back, then confirms the armed ones (not those kept armed: a
+ * live drill leaves its timer running as the restore's backstop). Confirming only after all
  * read-backs matters: on most platforms a confirm covers everything pending on the device (a
  * Junos `commit`, IOS `configure confirm`), batched changes share one timer, and a change the
  * device must undo by itself should not be made permanent by its neighbour's confirm first.
@@ -288,7 +322,8 @@ async function verify(deps: StepDeps, list: Pending[]): Promise<number[]> {
       fail(deps, p.pa, 'verify', err, after);
     }
   }
-  const armed = verified.filter((v) => v.p.pa.autoRevert && v.p.driver.confirm);
+  // Kept armed (a live drill): the device's timer stays the restore's backstop; the intent says so.
+  const armed = verified.filter((v) => v.p.pa.autoRevert && !v.p.pa.autoRevert.keepArmed && v.p.driver.confirm);
   // Durable before any confirm: a crash here must read "verified, armed, not confirmed".
   if (armed.length) await deps.log.flush();
   const lost = new Set<Pending>();

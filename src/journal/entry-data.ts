@@ -56,7 +56,8 @@ interface DataShapes {
     driver?: string;
     tag?: string;
     timeoutMs?: number;
-    autoRevert?: { minutes: number };
+    /** Armed with the change; `keepArmed`: left armed on purpose (a live drill's backstop), never confirmed by its run. */
+    autoRevert?: { minutes: number; keepArmed?: true };
     [k: string]: unknown;
   };
   /** Nothing to change: the device was already so (the run still holds the target). */
@@ -68,8 +69,17 @@ interface DataShapes {
   'batch.refused': { device: string; actions: string[]; code: string; error: string };
   /** The read-back shows the change. */
   'action.verified': ActionEntry & { after: unknown; ms: number; [k: string]: unknown };
-  /** The device-side auto-revert was disarmed after the read-back. */
-  'action.confirmed': ActionEntry & { output: string };
+  /**
+   * The device-side auto-revert was disarmed: after the read-back, or (`by`) for a kept-armed change
+   * by the rollback before its restore (`by: 'rollback'`) or by another run (its id) before that run
+   * changed the device, so that the timer cannot undo anything but this change.
+   */
+  'action.confirmed': ActionEntry & { output: string; by?: string; reason?: string };
+  /**
+   * This run is about to change `device` with kept-armed auto-reverts (a live drill): the one entry
+   * another run looks for (by type, a rare one) before it changes the device (engine/disarm.ts).
+   */
+  'arm.kept': { device: string; actionIds: string[]; minutes: number };
   'action.failed': ActionEntry & { phase: string; code: string; error: string; after?: unknown; [k: string]: unknown };
   'rollback.started': { by: string; reason: string; actions?: string[]; [k: string]: unknown };
   /** The inverse was applied and read back (`nothingToDo`: the device was already back). */

@@ -64,11 +64,15 @@ function summary(e: JournalEntry): string {
     case 'stage.struck':
       return `stage ${str(d.stage)} struck, cut skew ${str(d.cutSkewMs)} ms`;
     case 'action.intent':
-      return `${action(d.action)} (inverse: ${action(d.inverse)})${isRecord(d.autoRevert) ? `, device auto-revert armed for ${str(d.autoRevert.minutes)} min` : ''}`;
+      return `${action(d.action)} (inverse: ${action(d.inverse)})${isRecord(d.autoRevert) ? `, device auto-revert armed for ${str(d.autoRevert.minutes)} min${d.autoRevert.keepArmed ? ', kept armed (not confirmed): the backstop of the restore' : ''}` : ''}`;
     case 'batch.refused':
       return `refused together (${Array.isArray(d.actions) ? d.actions.join('+') : '?'}), sent one by one: ${str(d.code, '?')} ${str(d.error)}`;
     case 'action.confirmed':
+      if (d.by === 'rollback') return 'auto-revert disarmed before the restore: its timer cannot undo later changes';
+      if (d.by) return `auto-revert disarmed by run ${str(d.by)} before it changed this device`;
       return 'auto-revert confirmed: the change stays';
+    case 'arm.kept':
+      return `device auto-revert kept armed for ${str(d.minutes)} min on ${Array.isArray(d.actionIds) ? d.actionIds.join(', ') : '?'}: whoever changes ${str(d.device)} first disarms it`;
     case 'action.already':
       return 'already in place, nothing changed';
     case 'action.applied':

@@ -10,13 +10,14 @@ import type { EntryDataMap } from './entry-data.js';
  *   stage.prepared     { stage, ms }
  *   stage.barrier      { stage, ready: [device], late: [device], waitedMs }   (coordinated cut across workers)
  *   stage.struck       { stage, cutSkewMs, firstApplyAt, lastApplyAt }
- *   action.intent      { actionId, device, action, before, inverse, autoRevert?: { minutes } (armed with the change) }
+ *   action.intent      { actionId, device, action, before, inverse, autoRevert?: { minutes, keepArmed? } (armed with the change; keepArmed: a live drill's backstop, never confirmed by its run) }
+ *   arm.kept           { device, actionIds, minutes }   (a run changes the device with kept-armed auto-reverts: the next run there disarms them first)
  *   action.already     { actionId, device, before }
  *   action.resumed     { actionId, device, held, after }   (resumed after an intent: held = the device shows the change)
  *   action.applied     { actionId, device, output }
  *   batch.refused      { device, actions, code, error }   (a device refused its changes together; sent one by one)
  *   action.verified    { actionId, device, after, ms }
- *   action.confirmed   { actionId, device, output }   (device-side auto-revert disarmed after the read-back)
+ *   action.confirmed   { actionId, device, output, by?, reason? }   (device-side auto-revert disarmed after the read-back; by: 'rollback', or the run that disarmed a kept-armed change before changing the device)
  *   action.failed      { actionId, device, phase, code, error }
  *   rollback.started   { by, reason }
  *   action.reverted    { actionId, device, inverse, after, nothingToDo?, deviceReverted? (armed, unconfirmed, found undone) }
@@ -58,6 +59,7 @@ export type EntryType =
   | 'batch.refused'
   | 'action.verified'
   | 'action.confirmed'
+  | 'arm.kept'
   | 'action.failed'
   | 'rollback.started'
   | 'action.reverted'

@@ -44,8 +44,12 @@ export interface PlannedAction {
   commands: string[];
   timeoutMs: number;
   retries: number;
-  /** Device-side auto-revert armed with the change and confirmed after its read-back (Driver.confirm). */
-  autoRevert?: { minutes: number };
+  /**
+   * Device-side auto-revert armed with the change and confirmed after its read-back (Driver.confirm).
+   * `keepArmed` (live drills): not confirmed, the device's timer stays the restore's backstop; any
+   * other run disarms it before changing the device (src/engine/disarm.ts).
+   */
+  autoRevert?: { minutes: number; keepArmed?: true };
   /** Set when this action cuts a management path and --allow-lockout let it through. */
   lockoutOverride?: string;
 }

@@ -1,0 +1,150 @@
+import type { Action } from '../actions.js';
+import type { ActionContext, Driver } from '../drivers/driver.js';
+import { UnknownDriver } from '../errors.js';
+import type { Device } from '../inventory/types.js';
+import type { EntryType, Journal, JournalEntry } from '../journal/types.js';
+import { withTimeout } from '../timeout.js';
+import type { Session } from '../transports/types.js';
+
+/**
+ * A live drill leaves its changes armed with the device's own auto-revert (`keepArmed`) as the
+ * backstop of its restore. The platforms' timers put back the whole configuration as it was when
+ * armed (IOS archive rollback, Junos commit confirmed, FortiOS cfg-save revert): anything changed
+ * on the device while one runs is undone with the drill. So whoever is about to change a device
+ * first disarms (confirms) every other run's pending kept-armed change on it, under the device's
+ * lease, and journals `action.confirmed { by, reason }` in that run's stream. The drill's
+ * scheduled restore still comes (its time to live) and reverts only the drill's change. When a
+ * confirm fails, the caller changes nothing on the device: the timer would undo its change too.
+ */
+
+export interface PendingArm {
+  runId: string;
+  actionId: string;
+  device: string;
+  driver: string;
+  action: Action;
+  tag: string;
+  timeoutMs: number;
+  minutes: number;
+}
+
+/** The entries that open and close a kept-armed change on a device (read by run, only for runs that marked it). */
+export const ARM_TYPES: EntryType[] = ['action.intent', 'action.applied', 'action.confirmed', 'action.reverted'];
+
+/**
+ * Past its minutes the timer has fired or been confirmed. Counted from the apply (or the intent when
+ * no apply was journaled, e.g. the process died while applying), plus a minute: the device's clock
+ * started a little later than the journal's, and a confirm too many is harmless (nothing pending).
+ */
+const SLACK_MS = 60_000;
+
+/**
+ * Other runs' kept-armed changes on the device whose timer may still be running at `now` (epoch ms):
+ * journaled with `autoRevert.keepArmed`, neither confirmed nor reverted. A failed revert leaves it
+ * open: the device may still be armed.
+ */
+export function pendingArms(entries: readonly JournalEntry[], now: number, exceptRunId: string): PendingArm[] {
+  const key = (e: JournalEntry) => `${e.runId} ${String(e.data.actionId)}`;
+  const closed = new Set(entries.filter((e) => e.type === 'action.confirmed' || e.type === 'action.reverted').map(key));
+  const appliedAt = new Map(entries.filter((e) => e.type === 'action.applied').map((e) => [key(e), Date.parse(e.ts)]));
+  const out: PendingArm[] = [];
+  for (const e of entries) {
+    if (e.type !== 'action.intent' || e.runId === exceptRunId || closed.has(key(e))) continue;
+    const arm = e.data.autoRevert as { minutes?: number; keepArmed?: boolean } | undefined;
+    if (!arm?.keepArmed || typeof arm.minutes !== 'number') continue;
+    const since = appliedAt.get(key(e)) ?? Date.parse(e.ts);
+    if (now > since + arm.minutes * 60_000 + SLACK_MS) continue;
+    out.push({
+      runId: e.runId,
+      actionId: String(e.data.actionId),
+      device: String(e.data.device),
+      driver: String(e.data.driver),
+      action: e.data.action as Action,
+      tag: String(e.data.tag),
+      timeoutMs: Number(e.data.timeoutMs) || 30_000,
+      minutes: arm.minutes,
+    });
+  }
+  return out;
+}
+
+export interface DisarmDeps {
+  journal: Journal;
+  drivers: Record<string, Driver>;
+  /** This device, as the caller's plan has it (its session is the caller's). */
+  device: Device;
+  /** A session to the device for a driver (the caller's pool). */
+  session: (driver: Driver) => Promise<Session>;
+  /** The run about to change the device: its own kept-armed changes are its rollback's business. */
+  runId: string;
+  /** Epoch ms (the journal's clock). */
+  now?: number;
+}
+
+export type DisarmResult = { ok: true; disarmed: PendingArm[] } | { ok: false; failed: PendingArm; error: unknown; disarmed: PendingArm[] };
+
+/**
+ * Other runs' kept-armed changes on the device whose timer may still run. Every run on every device
+ * asks this before it changes anything, so the common answer (none) costs one indexed read of a
+ * rare entry type (`arm.kept`, one per drill and device), not of the device's history; only the
+ * runs found there are read further, by run.
+ */
+export async function pendingArmsOn(journal: Journal, device: string, runId: string, now: number): Promise<PendingArm[]> {
+  const marks = (await journal.find({ types: ['arm.kept'] })).filter(
+    (e) => e.data.device === device && e.runId !== runId && now <= Date.parse(e.ts) + Number(e.data.minutes) * 60_000 + MARK_SLACK_MS,
+  );
+  const out: PendingArm[] = [];
+  for (const r of new Set(marks.map((e) => e.runId)))
+    out.push(...pendingArms(await journal.find({ runId: r, device, types: ARM_TYPES }), now, runId));
+  return out;
+}
+
+/** A mark is written in prepare; its changes go out after the stage's barrier, at most this later. */
+const MARK_SLACK_MS = 5 * 60_000;
+
+/** Confirms every other run's pending kept-armed change on the device, each journaled in its own run. */
+export async function disarmOthers(deps: DisarmDeps): Promise<DisarmResult> {
+  const pending = await pendingArmsOn(deps.journal, deps.device.id, deps.runId, deps.now ?? Date.now());
+  const disarmed: PendingArm[] = [];
+  for (const arm of pending) {
+    try {
+      const output = await confirmArm(deps, arm);
+      await deps.journal.append(arm.runId, 'action.confirmed', {
+        actionId: arm.actionId,
+        device: arm.device,
+        output,
+        by: deps.runId,
+        reason: `disarmed: run ${deps.runId} changes this device`,
+      });
+      disarmed.push(arm);
+    } catch (error) {
+      return { ok: false, failed: arm, error, disarmed };
+    }
+  }
+  return { ok: true, disarmed };
+}
+
+/** One confirm with the arming run's own context (its tag: EOS finds its session by it). */
+export async function confirmArm(deps: Pick<DisarmDeps, 'drivers' | 'device' | 'session'>, arm: PendingArm): Promise<string> {
+  const driver = deps.drivers[arm.driver];
+  if (!driver?.confirm)
+    throw new UnknownDriver(`driver ${arm.driver} (that armed ${arm.actionId} of run ${arm.runId}) has no confirm here`);
+  const ctx: ActionContext = { device: deps.device, tag: arm.tag, timeoutMs: arm.timeoutMs, autoRevert: { minutes: arm.minutes } };
+  const session = await deps.session(driver);
+  return withTimeout(driver.confirm(session, arm.action, ctx), arm.timeoutMs, `disarm ${arm.runId} ${arm.actionId} on ${arm.device}`);
+}
+
+/** Why a run leaves the device alone when a disarm failed (appended to the error). */
+export function disarmFailedNote(arm: PendingArm): string {
+  return `not changed: the auto-revert that run ${arm.runId} (${arm.actionId}) keeps armed on ${arm.device} could not be disarmed, and its timer would undo this change too`;
+}
+
+/**
+ * Whether the run still has a kept-armed change that nothing has disarmed: its devices will undo
+ * it by themselves, so keeping or extending the run would promise a hold the devices do not keep.
+ */
+export async function keptArmedOpen(journal: Journal, runId: string): Promise<boolean> {
+  const entries = await journal.find({ runId, types: ['arm.kept', 'action.confirmed', 'action.reverted'] });
+  const closed = new Set(entries.filter((e) => e.type !== 'arm.kept').map((e) => String(e.data.actionId)));
+  return entries.some((e) => e.type === 'arm.kept' && (e.data.actionIds as string[]).some((id) => !closed.has(id)));
+}
