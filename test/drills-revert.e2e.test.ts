@@ -34,6 +34,16 @@ stages:
     steps:
       - { action: interface.disable, on: { interface: "\${port}" } }
 `,
+  'block-at-fw.yaml': `id: block-at-fw
+title: Block one host at the firewall
+params:
+  address: { type: ipv4, required: true }
+policy: { timeoutMs: 3000 }
+stages:
+  - name: block
+    steps:
+      - { action: host.block, on: { devices: [fw] }, with: { address: "\${address}" } }
+`,
   'block-at-edge.yaml': `id: block-at-edge
 title: Block one host at the edge router
 params:
@@ -51,6 +61,7 @@ const DRILLS = `drills:
   - { id: dies, playbook: shut-port, params: { port: "edge:${UPLINK}" }, mode: live, holdSeconds: 60, deviceRevertMinutes: 2 }
   - { id: restores, playbook: shut-port, params: { port: "edge:${UPLINK}" }, mode: live, holdSeconds: 2, deviceRevertMinutes: 5 }
   - { id: shared, playbook: shut-port, params: { port: "edge:${UPLINK}" }, mode: live, holdSeconds: 14, deviceRevertMinutes: 6 }
+  - { id: fw-dies, playbook: block-at-fw, params: { address: "10.20.0.66" }, mode: live, holdSeconds: 60, deviceRevertMinutes: 2 }
   - { id: stuck, playbook: shut-port, params: { port: "edge:${UPLINK}" }, mode: live, holdSeconds: 9, deviceRevertMinutes: 12 }
 `;
 
@@ -196,8 +207,11 @@ describe('a live drill backed by the device-side auto-revert', () => {
     expect(rb.state).toBe('rolled-back');
     const after = await journal.entries(runId);
     expect(of(after, 'action.reverted')[0]!.data).toMatchObject({ nothingToDo: true, deviceReverted: true });
-    // Found undone: nothing to disarm, nothing confirmed.
-    expect(of(after, 'action.confirmed')).toEqual([]);
+    // Found undone: confirmed once more (harmless with nothing pending), so the device leaves any auto-revert mode.
+    expect(of(after, 'action.confirmed').map((e) => e.data)).toEqual([
+      expect.objectContaining({ by: 'rollback', reason: expect.stringMatching(/undid the change by itself/) }),
+    ]);
+    expect(of(after, 'action.reverted')[0]!.data.settleError).toBeUndefined();
     expectEdgeAsBefore();
   }, 60_000);
 
@@ -321,5 +335,41 @@ describe('a live drill backed by the device-side auto-revert', () => {
     const entries = await journal.entries(runId);
     expect(of(entries, 'action.confirmed')[0]!.data).toMatchObject({ by: 'rollback' });
     expectEdgeAsBefore();
+  }, 60_000);
+  it('a FortiGate that undid a drill by itself stays in cfg-save revert; the rollback confirms it back, so the next containment there stays', async () => {
+    const fw = () => net.devices.find((d) => d.spec.id === 'fw')!;
+    const fwRules = () =>
+      fw()
+        .control.snapshot()
+        .rules.map((r) => r.text)
+        .join('\n');
+    const { child, done } = startDrill('fw-dies');
+    let runId: string;
+    try {
+      runId = await containedRun('fw-dies');
+      expect(fwRules()).toContain('10.20.0.66');
+      child.kill('SIGKILL');
+      await done;
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const ends = timerEnds(await journal.entries(runId), 2);
+    while (Date.now() < ends + 3_000 && fwRules().includes('10.20.0.66')) await sleep(100);
+    expect(fwRules()).not.toContain('10.20.0.66');
+    const rb = json(await firebreak(['rollback', runId, '--json'], env));
+    expect(rb.state).toBe('rolled-back');
+    const after = await journal.entries(runId);
+    expect(of(after, 'action.reverted')[0]!.data).toMatchObject({ deviceReverted: true });
+    expect(of(after, 'action.reverted')[0]!.data.settleError).toBeUndefined();
+    // A real containment on the firewall afterwards: it must outlive the revert timeout, not vanish with it.
+    const other = json(await firebreak(['run', 'block-at-fw', '--param', 'address=10.20.0.67', '--yes', '--json'], env));
+    expect(other.state).toBe('contained');
+    expect(fwRules()).toContain('10.20.0.67');
+    await sleep(2 * 2 * MINUTE_MS + 1_000);
+    expect(fwRules()).toContain('10.20.0.67');
+    // Because the rollback confirmed the firewall back out of its revert mode.
+    expect(of(after, 'action.confirmed')[0]!.data).toMatchObject({ by: 'rollback' });
+    expect(json(await firebreak(['rollback', other.runId, '--json'], env)).state).toBe('rolled-back');
+    expect(fwRules()).not.toContain('10.20.0.67');
   }, 60_000);
 });

@@ -50,8 +50,11 @@ interface HoldItem {
   stage: number;
   /** From the run's own intent: armed with a device-side auto-revert that was never confirmed. */
   armedUnconfirmed: boolean;
-  /** Kept armed on purpose (a live drill) and never confirmed: disarmed before its inverse goes out. */
-  keptArmed?: PendingArm;
+  /**
+   * Armed and never confirmed (a live drill's kept arm, or a run that died before its confirm):
+   * disarmed before its inverse goes out, and confirmed once more when the device undid it by itself.
+   */
+  armed?: PendingArm;
 }
 
 /** Before the first inverse on a device: other runs' kept-armed timers disarmed (once per device, lazily). */
@@ -204,9 +207,9 @@ function openHolds(entries: JournalEntry[], plan: Plan): HoldItem[] {
       target,
       stage: pa?.stage ?? 0,
       armedUnconfirmed,
-      ...(armedUnconfirmed && arm?.keepArmed
+      ...(armedUnconfirmed && arm
         ? {
-            keptArmed: {
+            armed: {
               runId: e.runId,
               actionId,
               device: e.data.device as string,
@@ -259,29 +262,37 @@ async function releaseOne(
     await env.journal.append(runId, 'action.reverted', { ...base, target: item.target, inverse: null, nothingToDo: true, undid });
     return emitted({ ...base, what, state: 'reverted' });
   }
-  // Our own kept-armed change, still on the device: disarmed first, so that its timer cannot later
-  // undo whatever is changed after this restore (the platforms revert everything since arming).
-  const keptArmed = inverseOf ? undefined : item.keptArmed;
-  const disarmOwn = async () => {
-    if (!keptArmed) return;
+  // Our own armed change, still on the device: disarmed first, so that its timer cannot later undo
+  // whatever is changed after this restore (the platforms revert everything since arming).
+  const armed = inverseOf ? undefined : item.armed;
+  const confirmOwn = async (reason: string) => {
     const device = plan.devices[item.device]!;
-    let output: string;
+    const output = await confirmArm(
+      { drivers: env.drivers, device, session: (d) => pool.get(device, d.transport, armed!.timeoutMs) },
+      armed!,
+    );
+    await env.journal.append(runId, 'action.confirmed', { ...base, output, by: 'rollback', reason });
+  };
+  const disarmOwn = async () => {
+    if (!armed) return;
     try {
-      output = await confirmArm(
-        { drivers: env.drivers, device, session: (d) => pool.get(device, d.transport, keptArmed.timeoutMs) },
-        keptArmed,
-      );
+      await confirmOwn('disarmed before the restore, so that the timer cannot undo later changes');
     } catch (err) {
       if (err instanceof Error)
         err.message = `${err.message}; not reverted: its auto-revert could not be disarmed first (the device undoes the change by itself when the timer ends)`;
       throw err;
     }
-    await env.journal.append(runId, 'action.confirmed', {
-      ...base,
-      output,
-      by: 'rollback',
-      reason: 'disarmed before the restore, so that the timer cannot undo later changes',
-    });
+  };
+  // Undone by the device itself: confirmed once more, because a FortiGate stays in `cfg-save revert`
+  // after reverting and would undo the next change too (a confirm with nothing pending is harmless).
+  const settle = async (): Promise<string | undefined> => {
+    try {
+      await beforeChange(change.timeoutMs);
+      await confirmOwn('the device undid the change by itself; confirmed so that it leaves its auto-revert mode');
+      return undefined;
+    } catch (err) {
+      return errorMessage(err);
+    }
   };
   let after: State | undefined;
   try {
@@ -293,6 +304,7 @@ async function releaseOne(
     const ms = Math.round(env.clock() - started);
     // An armed change never confirmed, found already undone: the device's own auto-revert did it.
     const deviceReverted = !applied && item.armedUnconfirmed && !inverseOf;
+    const settleError = deviceReverted && armed ? await settle() : undefined;
     await env.journal.append(runId, 'action.reverted', {
       ...base,
       target: item.target,
@@ -302,6 +314,7 @@ async function releaseOne(
       undid,
       ...(inverseOf ? { inverseOf } : {}),
       ...(deviceReverted ? { deviceReverted } : {}),
+      ...(settleError ? { settleError } : {}),
       ms,
     });
     return emitted({ ...base, what, state: 'reverted', ms });
