@@ -79,6 +79,8 @@ export interface DisarmDeps {
   runId: string;
   /** Epoch ms (the journal's clock). */
   now?: number;
+  /** This device's `arm.kept` entries when the caller read them already (a rollback reads the device's entries anyway). */
+  marks?: readonly JournalEntry[];
 }
 
 export type DisarmResult = { ok: true; disarmed: PendingArm[] } | { ok: false; failed: PendingArm; error: unknown; disarmed: PendingArm[] };
@@ -89,8 +91,14 @@ export type DisarmResult = { ok: true; disarmed: PendingArm[] } | { ok: false; f
  * rare entry type (`arm.kept`, one per drill and device), not of the device's history; only the
  * runs found there are read further, by run.
  */
-export async function pendingArmsOn(journal: Journal, device: string, runId: string, now: number): Promise<PendingArm[]> {
-  const marks = (await journal.find({ types: ['arm.kept'] })).filter(
+export async function pendingArmsOn(
+  journal: Journal,
+  device: string,
+  runId: string,
+  now: number,
+  known?: readonly JournalEntry[],
+): Promise<PendingArm[]> {
+  const marks = (known ?? (await journal.find({ types: ['arm.kept'] }))).filter(
     (e) => e.data.device === device && e.runId !== runId && now <= Date.parse(e.ts) + Number(e.data.minutes) * 60_000 + MARK_SLACK_MS,
   );
   const out: PendingArm[] = [];
@@ -104,7 +112,7 @@ const MARK_SLACK_MS = 5 * 60_000;
 
 /** Confirms every other run's pending kept-armed change on the device, each journaled in its own run. */
 export async function disarmOthers(deps: DisarmDeps): Promise<DisarmResult> {
-  const pending = await pendingArmsOn(deps.journal, deps.device.id, deps.runId, deps.now ?? Date.now());
+  const pending = await pendingArmsOn(deps.journal, deps.device.id, deps.runId, deps.now ?? Date.now(), deps.marks);
   const disarmed: PendingArm[] = [];
   for (const arm of pending) {
     try {

@@ -126,6 +126,8 @@ export async function revertDevice(
     for (const item of items) results.push(await failed(env, c.runId, item, null, err, c.emit));
     return results;
   }
+  // The device's arm.kept marks come with its hold entries (one read, not one more per device).
+  let marks: JournalEntry[] = [];
   const disarmed: { done?: Promise<void> } = {};
   const beforeChange: BeforeChange = (timeoutMs) =>
     (disarmed.done ??= (async () => {
@@ -137,6 +139,7 @@ export async function revertDevice(
         device,
         runId: c.runId,
         session: (d) => c.pool.get(device, d.transport, timeoutMs),
+        marks,
       });
       if (!r.ok) {
         if (r.error instanceof Error) r.error.message = `${r.error.message}; ${disarmFailedNote(r.failed)}`;
@@ -147,7 +150,9 @@ export async function revertDevice(
     const rolledBack = rolledBackRuns(env.journal);
     for (const item of items) {
       // Decided under the device's lease, from the journal as it is now: this device's holds only.
-      const entries = await env.journal.find({ device: c.device, types: DEVICE_HOLD_TYPES });
+      const read = await env.journal.find({ device: c.device, types: [...DEVICE_HOLD_TYPES, 'arm.kept'] });
+      marks = read.filter((e) => e.type === 'arm.kept');
+      const entries = read.filter((e) => e.type !== 'arm.kept');
       const table = holdTable(entries, await rolledBack(holdTable(entries)));
       const decision = decideRelease(table, c.runId, item.actionId, item.target);
       results.push(await releaseOne(env, c.pool, c.plan, c.runId, item, decision, c.emit, beforeChange));
