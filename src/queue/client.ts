@@ -98,6 +98,9 @@ function queueExecutor(journal: Journal, queue: Queue<RunJob>, close: () => Prom
   };
 }
 
+/** How long an interrupted run is followed while Redis cannot say whether its job will resume it. */
+const QUEUE_UNSURE_MS = 30_000;
+
 const AT_REST: Record<RunJob['op'], string[]> = {
   execute: ['contained', 'partial', 'failed', 'interrupted', 'rolled-back', 'rollback-failed'],
   rollback: ['rolled-back', 'rollback-failed', 'interrupted'],
@@ -109,6 +112,7 @@ async function followUntil(journal: Journal, queue: Queue<RunJob>, runId: string
   let after = (await journal.find({ runId })).at(-1)?.seq ?? 0;
   const since = Date.now();
   let moved = false;
+  let unsureSince: number | undefined;
   for (;;) {
     for (const e of await journal.find({ runId, afterSeq: after })) {
       after = e.seq;
@@ -118,9 +122,19 @@ async function followUntil(journal: Journal, queue: Queue<RunJob>, runId: string
     }
     const state = currentState(await journal.find({ runId, types: ['run.created', 'run.state'] }));
     if (moved && state && AT_REST[op].includes(state)) {
-      // Interrupted while the job is still queued: a worker stopped and another takes it over.
-      const job = await queue.getJob(`${runId}.${op}`).catch(() => undefined);
-      if (state !== 'interrupted' || !job) return;
+      if (state !== 'interrupted') return;
+      // Interrupted while the job is still queued: a worker stopped (or lost its lease in a Redis
+      // outage) and the job's retry resumes it. Redis not answering is not "no job": keep
+      // following until it answers, for a while.
+      const job = await queue.getJob(`${runId}.${op}`).then(
+        (j) => j ?? null,
+        () => 'unknown' as const,
+      );
+      if (job === null) return;
+      if (job === 'unknown') {
+        unsureSince ??= Date.now();
+        if (Date.now() - unsureSince > QUEUE_UNSURE_MS) return;
+      } else unsureSince = undefined;
     }
     if (!moved && Date.now() - since > NO_WORKER_TIMEOUT_MS) {
       const job = await queue.getJob(`${runId}.${op}`).catch(() => undefined);
