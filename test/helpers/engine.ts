@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
 import { type App, createApp } from '../../src/app/app.js';
 import { sqliteLeases } from '../../src/coord/sqlite-leases.js';
 import type { Driver } from '../../src/drivers/driver.js';
@@ -55,10 +56,17 @@ export function createEngine(deps: EngineOptions): TestEngine {
     clock: deps.clock ?? monotonicClock,
     owner: 'vitest',
   });
-  return wrap(appOver(deps.journal, leases, executor), deps.journal, async () => {
+  const engine = wrap(appOver(deps.journal, leases, executor), deps.journal, async () => {
     await leases.close();
     rmSync(dir, { recursive: true, force: true });
   });
+  // Made inside a test: its lease folder goes when the test ends, closed by the test or not.
+  try {
+    onTestFinished(() => engine.close());
+  } catch {
+    // Made outside a test (beforeAll): whoever made it closes it.
+  }
+  return engine;
 }
 
 /** Any executor over any store: what the engine tests run against, with the same assertions. */
