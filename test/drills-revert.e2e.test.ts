@@ -34,6 +34,16 @@ stages:
     steps:
       - { action: interface.disable, on: { interface: "\${port}" } }
 `,
+  'shut-port-armed.yaml': `id: shut-port-armed
+title: Shut one port, armed with the device's auto-revert
+params:
+  port: { type: device-interface, required: true }
+policy: { timeoutMs: 3000, autoRevertMinutes: 8 }
+stages:
+  - name: shut it
+    steps:
+      - { action: interface.disable, on: { interface: "\${port}" } }
+`,
   'block-at-fw.yaml': `id: block-at-fw
 title: Block one host at the firewall
 params:
@@ -174,7 +184,7 @@ describe('a live drill backed by the device-side auto-revert', () => {
       });
       try {
         await expect(app.keep(runId, { by: 'vitest', identity: 'user:vitest' })).rejects.toThrow(
-          /live drill whose devices undo it by themselves.*cannot be kept/,
+          /devices undo them by themselves.*cannot be kept/,
         );
         await expect(app.extend(runId, { by: 'vitest', identity: 'user:vitest', ttlSeconds: 3600 })).rejects.toThrow(/cannot be extended/);
       } finally {
@@ -197,10 +207,10 @@ describe('a live drill backed by the device-side auto-revert', () => {
     // The journal says why: armed, kept armed, never confirmed.
     expect(of(entries, 'action.intent')[0]!.data.autoRevert).toEqual({ minutes: 2, keepArmed: true });
     // The marker the next run on the router looks for, written with the intent (before the change).
-    expect(of(entries, 'arm.kept').map((e) => e.data)).toEqual([
+    expect(of(entries, 'device.armed').map((e) => e.data)).toEqual([
       { device: 'edge', actionIds: [of(entries, 'action.intent')[0]!.data.actionId], minutes: 2 },
     ]);
-    expect(of(entries, 'arm.kept')[0]!.seq).toBeLessThan(of(entries, 'action.applied')[0]!.seq);
+    expect(of(entries, 'device.armed')[0]!.seq).toBeLessThan(of(entries, 'action.applied')[0]!.seq);
     expect(of(entries, 'action.confirmed')).toEqual([]);
 
     const rb = json(await firebreak(['rollback', runId, '--json'], env));
@@ -371,5 +381,42 @@ describe('a live drill backed by the device-side auto-revert', () => {
     expect(of(after, 'action.confirmed')[0]!.data).toMatchObject({ by: 'rollback' });
     expect(json(await firebreak(['rollback', other.runId, '--json'], env)).state).toBe('rolled-back');
     expect(fwRules()).not.toContain('10.20.0.67');
+  }, 60_000);
+  it('not only drills: a run that died before its confirm leaves the router armed; the next run there disarms it first, and its change outlives that timer', async () => {
+    edge().control.inject({ kind: 'hang', on: /^configure confirm/ }); // we die waiting for the confirm
+    const earlier = new Set((await journal.runs()).map((r) => r.runId));
+    const child = spawn(process.execPath, [cli, 'run', 'shut-port-armed', '--param', `port=edge:${UPLINK}`, '--yes', '--json'], {
+      env: cliEnv(env),
+      stdio: 'ignore',
+    });
+    let dead: string | undefined;
+    try {
+      for (let i = 0; i < 200 && !dead; i++) {
+        await sleep(50);
+        dead = (await journal.all()).find((e) => e.type === 'action.verified' && !earlier.has(e.runId))?.runId;
+      }
+      expect(dead).toBeDefined();
+    } finally {
+      child.kill('SIGKILL');
+      edge().control.clearFaults();
+    }
+    const entries = await journal.entries(dead!);
+    expect(of(entries, 'action.confirmed')).toEqual([]);
+    expect(uplinkUp()).toBe(false);
+    const ends = timerEnds(entries, 8);
+    // Another run changes the router while the dead run's timer is still running.
+    const other = json(await firebreak(['run', 'block-at-edge', '--param', 'address=10.20.0.99', '--yes', '--json'], env));
+    expect(other.state).toBe('contained');
+    expect(Date.now()).toBeLessThan(ends);
+    await sleep(Math.max(0, ends - Date.now()) + 1_500);
+    // The timer was disarmed: the router kept both changes.
+    expect(edgeRules()).toContain('10.20.0.99');
+    expect(uplinkUp()).toBe(false);
+    // Found through the mark the dead run wrote before its change.
+    expect(of(entries, 'device.armed').map((e) => e.data)).toEqual([{ device: 'edge', actionIds: ['a1'], minutes: 8 }]);
+    expect(of(await journal.entries(dead!), 'action.confirmed').map((e) => e.data)).toEqual([expect.objectContaining({ by: other.runId })]);
+    expect(json(await firebreak(['rollback', other.runId, '--json'], env)).state).toBe('rolled-back');
+    expect(json(await firebreak(['rollback', dead!, '--json'], env)).state).toBe('rolled-back');
+    expectEdgeAsBefore();
   }, 60_000);
 });

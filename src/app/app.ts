@@ -144,7 +144,7 @@ export function createApp(deps: AppDeps): App {
   const refuseKeptArmed = async (runId: string, what: string) => {
     if (await keptArmedOpen(journal, runId))
       throw new RunStateConflict(
-        `run ${runId} is a live drill whose devices undo it by themselves when their auto-revert timers end (deviceRevertMinutes): it cannot be ${what}; roll it back, or start a containment of its own`,
+        `run ${runId} has changes armed with the devices' own auto-revert that nothing confirmed (a live drill's, deviceRevertMinutes): its devices undo them by themselves when their timers end, so it cannot be ${what}; roll it back, or start a containment of its own`,
       );
   };
   // Resolves once the executor has the run; a failure before that (queue down) rejects.

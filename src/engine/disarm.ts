@@ -7,12 +7,13 @@ import { withTimeout } from '../timeout.js';
 import type { Session } from '../transports/types.js';
 
 /**
- * A live drill leaves its changes armed with the device's own auto-revert (`keepArmed`) as the
- * backstop of its restore. The platforms' timers put back the whole configuration as it was when
- * armed (IOS archive rollback, Junos commit confirmed, FortiOS cfg-save revert): anything changed
- * on the device while one runs is undone with the drill. So whoever is about to change a device
- * first disarms (confirms) every other run's pending kept-armed change on it, under the device's
- * lease, and journals `action.confirmed { by, reason }` in that run's stream. The drill's
+ * A device's own auto-revert can stay armed after its run let go of the device: a live drill keeps
+ * it armed on purpose (`keepArmed`, the backstop of its restore), and a run that died between its
+ * change and its confirm leaves it armed by accident. The platforms' timers put back the whole
+ * configuration as it was when armed (IOS archive rollback, Junos commit confirmed, FortiOS
+ * cfg-save revert): anything changed on the device meanwhile is undone too. So whoever is about to
+ * change a device first disarms (confirms) every other run's pending armed change on it, under the
+ * device's lease, and journals `action.confirmed { by, reason }` in that run's stream. A drill's
  * scheduled restore still comes (its time to live) and reverts only the drill's change. When a
  * confirm fails, the caller changes nothing on the device: the timer would undo its change too.
  */
@@ -28,7 +29,7 @@ export interface PendingArm {
   minutes: number;
 }
 
-/** The entries that open and close a kept-armed change on a device (read by run, only for runs that marked it). */
+/** The entries that open and close a armed change on a device (read by run, only for runs that marked it). */
 export const ARM_TYPES: EntryType[] = ['action.intent', 'action.applied', 'action.confirmed', 'action.reverted'];
 
 /**
@@ -39,9 +40,11 @@ export const ARM_TYPES: EntryType[] = ['action.intent', 'action.applied', 'actio
 const SLACK_MS = 60_000;
 
 /**
- * Other runs' kept-armed changes on the device whose timer may still be running at `now` (epoch ms):
- * journaled with `autoRevert.keepArmed`, neither confirmed nor reverted. A failed revert leaves it
- * open: the device may still be armed.
+ * Other runs' armed changes on the device whose timer may still be running at `now` (epoch ms):
+ * journaled with `autoRevert`, neither confirmed nor reverted. Kept armed (a live drill), or armed
+ * by a run that died before its confirm: either way its timer would undo whatever is changed on the
+ * device after it. (A run still working the device holds its lease, so no one else asks then.) A
+ * failed revert leaves it open: the device may still be armed.
  */
 export function pendingArms(entries: readonly JournalEntry[], now: number, exceptRunId: string): PendingArm[] {
   const key = (e: JournalEntry) => `${e.runId} ${String(e.data.actionId)}`;
@@ -51,7 +54,7 @@ export function pendingArms(entries: readonly JournalEntry[], now: number, excep
   for (const e of entries) {
     if (e.type !== 'action.intent' || e.runId === exceptRunId || closed.has(key(e))) continue;
     const arm = e.data.autoRevert as { minutes?: number; keepArmed?: boolean } | undefined;
-    if (!arm?.keepArmed || typeof arm.minutes !== 'number') continue;
+    if (typeof arm?.minutes !== 'number') continue;
     const since = appliedAt.get(key(e)) ?? Date.parse(e.ts);
     if (now > since + arm.minutes * 60_000 + SLACK_MS) continue;
     out.push({
@@ -75,21 +78,22 @@ export interface DisarmDeps {
   device: Device;
   /** A session to the device for a driver (the caller's pool). */
   session: (driver: Driver) => Promise<Session>;
-  /** The run about to change the device: its own kept-armed changes are its rollback's business. */
+  /** The run about to change the device: its own armed changes are its rollback's business. */
   runId: string;
   /** Epoch ms (the journal's clock). */
   now?: number;
-  /** This device's `arm.kept` entries when the caller read them already (a rollback reads the device's entries anyway). */
+  /** This device's `device.armed` entries when the caller read them already (a rollback reads the device's entries anyway). */
   marks?: readonly JournalEntry[];
 }
 
 export type DisarmResult = { ok: true; disarmed: PendingArm[] } | { ok: false; failed: PendingArm; error: unknown; disarmed: PendingArm[] };
 
 /**
- * Other runs' kept-armed changes on the device whose timer may still run. Every run on every device
- * asks this before it changes anything, so the common answer (none) costs one indexed read of a
- * rare entry type (`arm.kept`, one per drill and device), not of the device's history; only the
- * runs found there are read further, by run.
+ * Other runs' armed changes on the device whose timer may still run. Every run on every device asks
+ * this before it changes anything, so the common answer (none) must stay cheap however long the
+ * journal grows: the `device.armed` marks (one per run and armed device) are read incrementally,
+ * after the last seq this process has seen, and only those whose timer may still run are kept;
+ * only the runs found there are read further, by run.
  */
 export async function pendingArmsOn(
   journal: Journal,
@@ -98,19 +102,40 @@ export async function pendingArmsOn(
   now: number,
   known?: readonly JournalEntry[],
 ): Promise<PendingArm[]> {
-  const marks = (known ?? (await journal.find({ types: ['arm.kept'] }))).filter(
-    (e) => e.data.device === device && e.runId !== runId && now <= Date.parse(e.ts) + Number(e.data.minutes) * 60_000 + MARK_SLACK_MS,
-  );
+  const live = (e: JournalEntry) => now <= Date.parse(e.ts) + Number(e.data.minutes) * 60_000 + MARK_SLACK_MS;
+  const marks = (known ?? (await recentMarks(journal, now))).filter((e) => e.data.device === device && e.runId !== runId && live(e));
   const out: PendingArm[] = [];
   for (const r of new Set(marks.map((e) => e.runId)))
     out.push(...pendingArms(await journal.find({ runId: r, device, types: ARM_TYPES }), now, runId));
   return out;
 }
 
+/** Per journal: the marks whose timer may still run, and the last seq read (one refresh at a time). */
+const marksSeen = new WeakMap<Journal, { after: number; recent: JournalEntry[]; refresh: Promise<void> }>();
+
+async function recentMarks(journal: Journal, now: number): Promise<JournalEntry[]> {
+  let m = marksSeen.get(journal);
+  if (!m) {
+    m = { after: 0, recent: [], refresh: Promise.resolve() };
+    marksSeen.set(journal, m);
+  }
+  const cache = m;
+  // A failed read fails its own callers only; the next one reads again from the same seq.
+  cache.refresh = cache.refresh
+    .catch(() => undefined)
+    .then(async () => {
+      const fresh = await journal.find({ types: ['device.armed'], afterSeq: cache.after });
+      if (fresh.length) cache.after = fresh.at(-1)!.seq;
+      cache.recent = [...cache.recent, ...fresh].filter((e) => now <= Date.parse(e.ts) + Number(e.data.minutes) * 60_000 + MARK_SLACK_MS);
+    });
+  await cache.refresh;
+  return cache.recent;
+}
+
 /** A mark is written in prepare; its changes go out after the stage's barrier, at most this later. */
 const MARK_SLACK_MS = 5 * 60_000;
 
-/** Confirms every other run's pending kept-armed change on the device, each journaled in its own run. */
+/** Confirms every other run's pending armed change on the device, each journaled in its own run. */
 export async function disarmOthers(deps: DisarmDeps): Promise<DisarmResult> {
   const pending = await pendingArmsOn(deps.journal, deps.device.id, deps.runId, deps.now ?? Date.now(), deps.marks);
   const disarmed: PendingArm[] = [];
@@ -148,11 +173,12 @@ export function disarmFailedNote(arm: PendingArm): string {
 }
 
 /**
- * Whether the run still has a kept-armed change that nothing has disarmed: its devices will undo
- * it by themselves, so keeping or extending the run would promise a hold the devices do not keep.
+ * Whether the run still has an armed change that nothing has confirmed (a live drill's, or one whose
+ * confirm never came): its devices will undo it by themselves, so keeping or extending the run
+ * would promise a hold the devices do not keep.
  */
 export async function keptArmedOpen(journal: Journal, runId: string): Promise<boolean> {
-  const entries = await journal.find({ runId, types: ['arm.kept', 'action.confirmed', 'action.reverted'] });
-  const closed = new Set(entries.filter((e) => e.type !== 'arm.kept').map((e) => String(e.data.actionId)));
-  return entries.some((e) => e.type === 'arm.kept' && (e.data.actionIds as string[]).some((id) => !closed.has(id)));
+  const entries = await journal.find({ runId, types: ['device.armed', 'action.confirmed', 'action.reverted'] });
+  const closed = new Set(entries.filter((e) => e.type !== 'device.armed').map((e) => String(e.data.actionId)));
+  return entries.some((e) => e.type === 'device.armed' && (e.data.actionIds as string[]).some((id) => !closed.has(id)));
 }

@@ -57,7 +57,7 @@ interface HoldItem {
   armed?: PendingArm;
 }
 
-/** Before the first inverse on a device: other runs' kept-armed timers disarmed (once per device, lazily). */
+/** Before the first inverse on a device: other runs' pending armed timers disarmed (once per device, lazily). */
 type BeforeChange = (timeoutMs: number) => Promise<void>;
 
 /**
@@ -126,7 +126,7 @@ export async function revertDevice(
     for (const item of items) results.push(await failed(env, c.runId, item, null, err, c.emit));
     return results;
   }
-  // The device's arm.kept marks come with its hold entries (one read, not one more per device).
+  // The device's device.armed marks come with its hold entries (one read, not one more per device).
   let marks: JournalEntry[] = [];
   const disarmed: { done?: Promise<void> } = {};
   const beforeChange: BeforeChange = (timeoutMs) =>
@@ -150,9 +150,9 @@ export async function revertDevice(
     const rolledBack = rolledBackRuns(env.journal);
     for (const item of items) {
       // Decided under the device's lease, from the journal as it is now: this device's holds only.
-      const read = await env.journal.find({ device: c.device, types: [...DEVICE_HOLD_TYPES, 'arm.kept'] });
-      marks = read.filter((e) => e.type === 'arm.kept');
-      const entries = read.filter((e) => e.type !== 'arm.kept');
+      const read = await env.journal.find({ device: c.device, types: [...DEVICE_HOLD_TYPES, 'device.armed'] });
+      marks = read.filter((e) => e.type === 'device.armed');
+      const entries = read.filter((e) => e.type !== 'device.armed');
       const table = holdTable(entries, await rolledBack(holdTable(entries)));
       const decision = decideRelease(table, c.runId, item.actionId, item.target);
       results.push(await releaseOne(env, c.pool, c.plan, c.runId, item, decision, c.emit, beforeChange));

@@ -16,8 +16,9 @@ import type { StageLog } from './stage-log.js';
  * worker nearest the device): take the device's lease, prepare (connect, read pre-state, journal
  * intents), wait at the stage's barrier for the one "go" (invariant 11: every device is prepared
  * before any is changed), strike, read back, confirm. Serial on the device (invariant 5).
- * Before anything of the run touches the device, other runs' kept-armed auto-reverts on it (a live
- * drill's backstop) are disarmed, so that no device timer can undo this run's change (disarm.ts).
+ * Before anything of the run touches the device, other runs' pending auto-reverts on it (a live
+ * drill's backstop, or a run that died before its confirm) are disarmed, so that no device timer
+ * can undo this run's change (disarm.ts).
  *
  * Everything it hands on goes through the journal, so a step can be run again after a crash: an
  * action with an intent but no outcome is decided by a fresh read (already changed: verified as
@@ -219,13 +220,14 @@ async function prepare(deps: StepDeps, actions: PlannedAction[], prior: Map<stri
       fail(deps, pa, 'read', err);
     }
   }
-  // Kept armed (a live drill), applied in this stage: the marker the next run on this device looks for.
-  const kept = out.filter((p) => p.pa.autoRevert?.keepArmed && !p.resumedHeld);
-  if (kept.length)
-    deps.log.add('arm.kept', {
+  // Armed changes about to go out: the mark the next run on this device looks for, durable before
+  // the change (if this run dies before its confirm, or keeps them armed, the next one disarms them).
+  const armed = out.filter((p) => p.pa.autoRevert && !p.resumedHeld);
+  if (armed.length)
+    deps.log.add('device.armed', {
       device: first.device,
-      actionIds: kept.map((p) => p.pa.id),
-      minutes: Math.max(...kept.map((p) => p.pa.autoRevert!.minutes)),
+      actionIds: armed.map((p) => p.pa.id),
+      minutes: Math.max(...armed.map((p) => p.pa.autoRevert!.minutes)),
     });
   return out;
 }

@@ -76,10 +76,11 @@ interface DataShapes {
    */
   'action.confirmed': ActionEntry & { output: string; by?: string; reason?: string };
   /**
-   * This run is about to change `device` with kept-armed auto-reverts (a live drill): the one entry
-   * another run looks for (by type, a rare one) before it changes the device (engine/disarm.ts).
+   * This run is about to change `device` with its auto-revert armed (confirmed after the read-back,
+   * or kept armed by a live drill): durable before the change, the entry the next run on the device
+   * looks for to disarm what is still pending (engine/disarm.ts).
    */
-  'arm.kept': { device: string; actionIds: string[]; minutes: number };
+  'device.armed': { device: string; actionIds: string[]; minutes: number };
   'action.failed': ActionEntry & { phase: string; code: string; error: string; after?: unknown; [k: string]: unknown };
   'rollback.started': { by: string; reason: string; actions?: string[]; [k: string]: unknown };
   /** The inverse was applied and read back (`nothingToDo`: the device was already back). */

@@ -71,8 +71,8 @@ function summary(e: JournalEntry): string {
       if (d.by === 'rollback') return 'auto-revert disarmed before the restore: its timer cannot undo later changes';
       if (d.by) return `auto-revert disarmed by run ${str(d.by)} before it changed this device`;
       return 'auto-revert confirmed: the change stays';
-    case 'arm.kept':
-      return `device auto-revert kept armed for ${str(d.minutes)} min on ${Array.isArray(d.actionIds) ? d.actionIds.join(', ') : '?'}: whoever changes ${str(d.device)} first disarms it`;
+    case 'device.armed':
+      return `device auto-revert armed for ${str(d.minutes)} min with ${Array.isArray(d.actionIds) ? d.actionIds.join(', ') : '?'}: whoever changes ${str(d.device)} next disarms it if it is still pending`;
     case 'action.already':
       return 'already in place, nothing changed';
     case 'action.applied':

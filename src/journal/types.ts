@@ -11,7 +11,7 @@ import type { EntryDataMap } from './entry-data.js';
  *   stage.barrier      { stage, ready: [device], late: [device], waitedMs }   (coordinated cut across workers)
  *   stage.struck       { stage, cutSkewMs, firstApplyAt, lastApplyAt }
  *   action.intent      { actionId, device, action, before, inverse, autoRevert?: { minutes, keepArmed? } (armed with the change; keepArmed: a live drill's backstop, never confirmed by its run) }
- *   arm.kept           { device, actionIds, minutes }   (a run changes the device with kept-armed auto-reverts: the next run there disarms them first)
+ *   device.armed       { device, actionIds, minutes }   (a run arms the device's auto-revert with its changes: whoever changes it next disarms what is still pending)
  *   action.already     { actionId, device, before }
  *   action.resumed     { actionId, device, held, after }   (resumed after an intent: held = the device shows the change)
  *   action.applied     { actionId, device, output }
@@ -59,7 +59,7 @@ export type EntryType =
   | 'batch.refused'
   | 'action.verified'
   | 'action.confirmed'
-  | 'arm.kept'
+  | 'device.armed'
   | 'action.failed'
   | 'rollback.started'
   | 'action.reverted'
