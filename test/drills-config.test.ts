@@ -4,6 +4,16 @@ import { defaultDeviceRevertMinutes, lastDue, nextRuns, parseDrills } from '../s
 /** drills.yaml: defaults, schedules in their time zone, and every mistake placed at file:line:col. */
 const PLAYBOOKS = ['isolate-host', 'drop-internet-uplinks'];
 
+/** What parseDrills refuses the text with ('' when it takes it). */
+function refusal(text: string): string {
+  try {
+    parseDrills('drills.yaml', text, PLAYBOOKS);
+    return '';
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 describe('drills.yaml', () => {
   it('loads with defaults; next and last times follow the cron in its time zone', () => {
     const [d] = parseDrills(
@@ -34,12 +44,7 @@ describe('drills.yaml', () => {
       '    probe: { from: fw, to: 198.51.100.200 }',
       '',
     ].join('\n');
-    let message = '';
-    try {
-      parseDrills('drills.yaml', text, PLAYBOOKS);
-    } catch (err) {
-      message = (err as Error).message;
-    }
+    const message = refusal(text);
     expect(message).toMatch(/^drills\.yaml:3:15 drills\[0\]\.playbook: unknown playbook "nope"/m);
     expect(message).toMatch(/drills\.yaml:6:\d+ drills\[1\]\.schedule\.cron: not a cron expression/);
     expect(message).toMatch(
@@ -87,12 +92,7 @@ describe('drills.yaml', () => {
       '    deviceRevertMinutes: 5',
       '',
     ].join('\n');
-    let message = '';
-    try {
-      parseDrills('drills.yaml', text, PLAYBOOKS);
-    } catch (err) {
-      message = (err as Error).message;
-    }
+    const message = refusal(text);
     expect(message).toMatch(
       /^drills\.yaml:6:26 drills\[0\]\.deviceRevertMinutes: 9 min is shorter than the hold \(holdSeconds 600\): the device would undo the drill before its hold ends/m,
     );

@@ -143,6 +143,17 @@ function startDrill(id: string): { child: ChildProcess; done: Promise<{ code: nu
   return { child, done };
 }
 
+/** A drill started as its own process and contained (its child killed if it never gets there). */
+async function holdDrill(id: string) {
+  const started = startDrill(id);
+  try {
+    return { ...started, runId: await containedRun(id) };
+  } catch (err) {
+    started.child.kill('SIGKILL');
+    throw err;
+  }
+}
+
 /** The drill's run, once the journal shows it contained (its change verified on the device). */
 async function containedRun(drillId: string, timeoutMs = 20_000): Promise<string> {
   const until = Date.now() + timeoutMs;
@@ -172,10 +183,8 @@ function expectEdgeAsBefore(): void {
 
 describe('a live drill backed by the device-side auto-revert', () => {
   it('every Firebreak process dies during the hold: the router undoes the drill by itself; a later rollback finds it back', async () => {
-    const { child, done } = startDrill('dies');
-    let runId: string;
+    const { child, done, runId } = await holdDrill('dies');
     try {
-      runId = await containedRun('dies');
       expect(uplinkUp()).toBe(false);
       // The devices will undo it on their own: keeping or extending it would promise a hold they do not keep.
       const app = await openApp({
@@ -226,11 +235,9 @@ describe('a live drill backed by the device-side auto-revert', () => {
   }, 60_000);
 
   it('the scheduled restore comes first: it disarms the timer, then reverts; a change made after the restore outlives the timer', async () => {
-    const { child, done } = startDrill('restores');
-    let runId: string;
+    const { child, done, runId } = await holdDrill('restores');
     let report: any;
     try {
-      runId = await containedRun('restores');
       expect(uplinkUp()).toBe(false);
       const r = await done;
       expect(r.code, r.stderr).toBe(0);
@@ -272,11 +279,9 @@ describe('a live drill backed by the device-side auto-revert', () => {
   }, 60_000);
 
   it('another run changing the router during the hold disarms the drill first; its change survives the timer; the drill still restores only its own', async () => {
-    const { child, done } = startDrill('shared');
-    let runId: string;
+    const { child, done, runId } = await holdDrill('shared');
     let other: any;
     try {
-      runId = await containedRun('shared');
       expect(uplinkUp()).toBe(false);
       other = json(await firebreak(['run', 'block-at-edge', '--param', 'address=10.20.0.88', '--yes', '--json'], env));
       expect(other.state).toBe('contained');
@@ -316,10 +321,8 @@ describe('a live drill backed by the device-side auto-revert', () => {
   }, 60_000);
 
   it('a drill that cannot be disarmed: the other run changes nothing on the router and says why', async () => {
-    const { child, done } = startDrill('stuck');
-    let runId: string;
+    const { child, done, runId } = await holdDrill('stuck');
     try {
-      runId = await containedRun('stuck');
       const rulesBefore = edgeRules();
       // The router never answers a confirm: the drill's timer cannot be disarmed.
       edge().control.inject({ kind: 'hang', on: /^configure confirm/ });
@@ -353,10 +356,8 @@ describe('a live drill backed by the device-side auto-revert', () => {
         .control.snapshot()
         .rules.map((r) => r.text)
         .join('\n');
-    const { child, done } = startDrill('fw-dies');
-    let runId: string;
+    const { child, done, runId } = await holdDrill('fw-dies');
     try {
-      runId = await containedRun('fw-dies');
       expect(fwRules()).toContain('10.20.0.66');
       child.kill('SIGKILL');
       await done;

@@ -63,8 +63,8 @@ describe('topology validation', () => {
     );
   });
 
-  it('refuses 192.0.2.5 (a network this machine really uses), 127.0.0.1 and a name', () => {
-    expect(topologyError(oneDevice('    address: 192.0.2.5\n'))).toMatch(/devices\[0\]\.address: "192\.0\.2\.5" is not a loopback address/);
+  it('refuses a non-loopback address (a lab one: 10.20.0.5), 127.0.0.1 and a name', () => {
+    expect(topologyError(oneDevice('    address: 10.20.0.5\n'))).toMatch(/devices\[0\]\.address: "10\.20\.0\.5" is not a loopback address/);
     expect(topologyError(oneDevice('    address: 127.0.0.1\n'))).toMatch(/127\.0\.0\.1 is in 127\.0\.0\.0\/24, which is left to this host/);
     expect(topologyError(oneDevice('    address: sw1.example.org\n'))).toMatch(/"sw1\.example\.org" is not a loopback address/);
   });
