@@ -3,7 +3,7 @@ import type { Leases } from '../coord/types.js';
 import type { RollbackResult, RunResult } from '../engine/events.js';
 import type { ExecOptions, Executor } from '../engine/executor.js';
 import { ACTIVE_STATES, currentState, type RunState, transition } from '../engine/lifecycle.js';
-import { keptArmedOpen } from '../engine/disarm.js';
+import { armedOpen } from '../engine/disarm.js';
 import { runView } from '../engine/run-view.js';
 import { errorMessage, IdempotencyTaken, PlanInvalid, QueueUnavailable, RunNotFound, RunStateConflict } from '../errors.js';
 import type { JournalEntry, Journal } from '../journal/types.js';
@@ -141,8 +141,8 @@ export function createApp(deps: AppDeps): App {
     if (!s) throw new RunNotFound(`run ${runId} is not in the journal`);
     return s;
   };
-  const refuseKeptArmed = async (runId: string, what: string) => {
-    if (await keptArmedOpen(journal, runId))
+  const refuseArmedOpen = async (runId: string, what: string) => {
+    if (await armedOpen(journal, runId))
       throw new RunStateConflict(
         `run ${runId} has changes armed with the devices' own auto-revert that nothing confirmed (a live drill's, deviceRevertMinutes): its devices undo them by themselves when their timers end, so it cannot be ${what}; roll it back, or start a containment of its own`,
       );
@@ -342,14 +342,14 @@ export function createApp(deps: AppDeps): App {
       const state = await stateOf(runId);
       if (!['queued', 'running', 'contained', 'partial', 'awaiting-approval', 'planned'].includes(state))
         throw new RunStateConflict(`run ${runId} is ${state}: there is no containment to extend`);
-      await refuseKeptArmed(runId, 'extended');
+      await refuseArmedOpen(runId, 'extended');
       const at = Date.now() + who.ttlSeconds * 1000;
       await journal.append(runId, 'run.expires', { at, ttlSeconds: who.ttlSeconds, by: who.by });
       return { expiresAt: at };
     },
     async keep(runId, who) {
       await stateOf(runId);
-      await refuseKeptArmed(runId, 'kept');
+      await refuseArmedOpen(runId, 'kept');
       await journal.append(runId, 'run.kept', { by: who.by, ...(who.reason ? { reason: who.reason } : {}) });
     },
     async drain(timeoutMs) {

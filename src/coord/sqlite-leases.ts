@@ -8,7 +8,8 @@ import { groupCommit } from '../sqlite-group-commit.js';
 
 /**
  * Leases for the local executor: exclusion between processes on one host through one SQLite
- * file (WAL). Every check-and-change runs in a BEGIN IMMEDIATE transaction (shared by those asked for in one turn of the event loop: groupCommit); while another process
+ * file (WAL). Every check-and-change runs in a BEGIN IMMEDIATE transaction (shared by those asked
+ * for in one turn of the event loop: groupCommit); while another process
  * holds the write lock we wait asynchronously (the event loop keeps turning). One row per key
  * keeps the fencing counter (`fence`) for good, across releases and expiries; a row is held
  * while `owner` is set and `expires_at` (wall clock, epoch ms: one host, one clock) is ahead.

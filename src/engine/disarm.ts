@@ -2,6 +2,7 @@ import type { Action } from '../actions.js';
 import type { ActionContext, Driver } from '../drivers/driver.js';
 import { UnknownDriver } from '../errors.js';
 import type { Device } from '../inventory/types.js';
+import type { PlannedAction } from '../plan/types.js';
 import type { EntryType, Journal, JournalEntry } from '../journal/types.js';
 import { withTimeout } from '../timeout.js';
 import type { Session } from '../transports/types.js';
@@ -29,7 +30,7 @@ export interface PendingArm {
   minutes: number;
 }
 
-/** The entries that open and close a armed change on a device (read by run, only for runs that marked it). */
+/** The entries that open and close an armed change on a device (read by run, only for runs that marked it). */
 export const ARM_TYPES: EntryType[] = ['action.intent', 'action.applied', 'action.confirmed', 'action.reverted'];
 
 /**
@@ -57,18 +58,24 @@ export function pendingArms(entries: readonly JournalEntry[], now: number, excep
     if (typeof arm?.minutes !== 'number') continue;
     const since = appliedAt.get(key(e)) ?? Date.parse(e.ts);
     if (now > since + arm.minutes * 60_000 + SLACK_MS) continue;
-    out.push({
-      runId: e.runId,
-      actionId: String(e.data.actionId),
-      device: String(e.data.device),
-      driver: String(e.data.driver),
-      action: e.data.action as Action,
-      tag: String(e.data.tag),
-      timeoutMs: Number(e.data.timeoutMs) || 30_000,
-      minutes: arm.minutes,
-    });
+    out.push(armOf(e, arm.minutes));
   }
   return out;
+}
+
+/** An armed change as its intent journaled it (`planned`: the run's plan, for intents from before these fields). */
+export function armOf(intent: JournalEntry, minutes: number, planned?: PlannedAction): PendingArm {
+  const d = intent.data;
+  return {
+    runId: intent.runId,
+    actionId: String(d.actionId),
+    device: String(d.device),
+    driver: String(d.driver ?? planned?.driver),
+    action: (d.action ?? planned?.action) as Action,
+    tag: String(d.tag ?? planned?.tag),
+    timeoutMs: Number(d.timeoutMs ?? planned?.timeoutMs) || 30_000,
+    minutes,
+  };
 }
 
 export interface DisarmDeps {
@@ -102,8 +109,9 @@ export async function pendingArmsOn(
   now: number,
   known?: readonly JournalEntry[],
 ): Promise<PendingArm[]> {
-  const live = (e: JournalEntry) => now <= Date.parse(e.ts) + Number(e.data.minutes) * 60_000 + MARK_SLACK_MS;
-  const marks = (known ?? (await recentMarks(journal, now))).filter((e) => e.data.device === device && e.runId !== runId && live(e));
+  const marks = (known ?? (await recentMarks(journal, now))).filter(
+    (e) => e.data.device === device && e.runId !== runId && markLive(e, now),
+  );
   const out: PendingArm[] = [];
   for (const r of new Set(marks.map((e) => e.runId)))
     out.push(...pendingArms(await journal.find({ runId: r, device, types: ARM_TYPES }), now, runId));
@@ -126,7 +134,7 @@ async function recentMarks(journal: Journal, now: number): Promise<JournalEntry[
     .then(async () => {
       const fresh = await journal.find({ types: ['device.armed'], afterSeq: cache.after });
       if (fresh.length) cache.after = fresh.at(-1)!.seq;
-      cache.recent = [...cache.recent, ...fresh].filter((e) => now <= Date.parse(e.ts) + Number(e.data.minutes) * 60_000 + MARK_SLACK_MS);
+      cache.recent = [...cache.recent, ...fresh].filter((e) => markLive(e, now));
     });
   await cache.refresh;
   return cache.recent;
@@ -134,6 +142,11 @@ async function recentMarks(journal: Journal, now: number): Promise<JournalEntry[
 
 /** A mark is written in prepare; its changes go out after the stage's barrier, at most this later. */
 const MARK_SLACK_MS = 5 * 60_000;
+
+/** Whether a `device.armed` mark's timer may still run at `now`. */
+function markLive(mark: JournalEntry, now: number): boolean {
+  return now <= Date.parse(mark.ts) + Number(mark.data.minutes) * 60_000 + MARK_SLACK_MS;
+}
 
 /** Confirms every other run's pending armed change on the device, each journaled in its own run. */
 export async function disarmOthers(deps: DisarmDeps): Promise<DisarmResult> {
@@ -177,7 +190,7 @@ export function disarmFailedNote(arm: PendingArm): string {
  * confirm never came): its devices will undo it by themselves, so keeping or extending the run
  * would promise a hold the devices do not keep.
  */
-export async function keptArmedOpen(journal: Journal, runId: string): Promise<boolean> {
+export async function armedOpen(journal: Journal, runId: string): Promise<boolean> {
   const entries = await journal.find({ runId, types: ['device.armed', 'action.confirmed', 'action.reverted'] });
   const closed = new Set(entries.filter((e) => e.type !== 'device.armed').map((e) => String(e.data.actionId)));
   return entries.some((e) => e.type === 'device.armed' && (e.data.actionIds as string[]).some((id) => !closed.has(id)));

@@ -5,7 +5,7 @@ import type { JournalEntry, Journal } from '../journal/types.js';
 import type { Plan } from '../plan/types.js';
 import { withTimeout } from '../timeout.js';
 import type { ActionResult, EventSink, RollbackResult } from './events.js';
-import { confirmArm, disarmFailedNote, disarmOthers, type PendingArm } from './disarm.js';
+import { armOf, confirmArm, disarmFailedNote, disarmOthers, type PendingArm } from './disarm.js';
 import { DEVICE_HOLD_TYPES, decideRelease, holdTable, type OpenChange, targetOf } from './holds.js';
 import { currentState, transition } from './lifecycle.js';
 import { holdRunLease } from './leases.js';
@@ -214,16 +214,7 @@ function openHolds(entries: JournalEntry[], plan: Plan): HoldItem[] {
       armedUnconfirmed,
       ...(armedUnconfirmed && arm
         ? {
-            armed: {
-              runId: e.runId,
-              actionId,
-              device: e.data.device as string,
-              driver: String(e.data.driver ?? pa?.driver),
-              action: (e.data.action ?? pa?.action) as Action,
-              tag: String(e.data.tag ?? pa?.tag),
-              timeoutMs: Number(e.data.timeoutMs ?? pa?.timeoutMs) || 30_000,
-              minutes: arm.minutes,
-            },
+            armed: armOf(e, arm.minutes, pa),
           }
         : {}),
     });
