@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
+import { packageRoot } from '../package-root.js';
 
 /**
  * The web console: static files built by vite into `dist/console`, served by the API server at
@@ -21,13 +21,9 @@ const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/**
- * Where `npm run build` puts the console, from this file's own place: dist/src/api/console.js ->
- * dist/console, and src/api/console.ts (run from source: vitest, tsx) -> <repo>/dist/console.
- */
+/** Where `npm run build` puts the console (the same folder whether Firebreak runs from src/ or dist/). */
 export function builtConsoleDir(): string {
-  const fromSource = import.meta.url.endsWith('.ts');
-  return fileURLToPath(new URL(fromSource ? '../../dist/console' : '../../console', import.meta.url));
+  return join(packageRoot, 'dist', 'console');
 }
 
 export function mountConsole(x: Express, dir: string): boolean {

@@ -1,9 +1,8 @@
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { InventoryInvalid } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 
-/** The installed package's root (holds the shipped playbooks/). */
-export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export { packageRoot };
 
 export interface Paths {
   inventory: string;

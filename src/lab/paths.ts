@@ -1,18 +1,10 @@
-import { existsSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { isAbsolute, join, resolve } from 'node:path';
 import { LabError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 
-/** The folder holding package.json, found from this file (works from src/ and from dist/src/). */
+/** The folder holding package.json (the lab lives in its .lab/ unless told otherwise). */
 export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 10; i++) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  throw new LabError('lab: cannot find the repository root (no package.json above src/lab)');
+  return packageRoot;
 }
 
 /** Paths go into sshd_config and snmpd.conf unquoted: allow only plain characters. */

@@ -1,21 +1,22 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { errorMessage, SimError } from '../errors.js';
 import { loadInventory } from '../inventory/load.js';
 import { tcpOpen } from '../lab/daemon.js';
 import { resolveSecret } from '../secrets.js';
 import { openSnmp } from '../transports/snmp.js';
+import { packageRoot } from '../package-root.js';
 import { simulators } from './registry.js';
 import { daemonAlive, logPath, readState, type SimState, statePath } from './state.js';
 import { loadTopology } from './topology.js';
 
 /** `sim up | status | down`: start the sim daemon and wait for it, inspect it, stop it (by its pid only). */
 
-const DAEMON_SCRIPT = fileURLToPath(new URL('./daemon.js', import.meta.url));
+/** The daemon runs from tsc's output, whichever copy (src/, dist/src/, the CLI bundle) starts it. */
+const DAEMON_SCRIPT = join(packageRoot, 'dist', 'src', 'sim', 'daemon.js');
 
 export interface SimUpOptions {
   topology: string;
