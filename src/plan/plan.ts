@@ -227,7 +227,9 @@ function selectTargets(on: Selector, params: Record<string, string>, inventory: 
   }
   // Code-point order: the same plan on every machine whatever its locale, and no ICU collator to
   // start (~8 ms, the first localeCompare of a process, in the middle of an emergency run).
-  const devices = [...inventory.devices.values()].filter((d) => matchesDevice(on, d)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const devices = [...inventory.devices.values()]
+    .filter((d) => matchesDevice(on, d))
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   if (on.role !== undefined) return devices.flatMap((device) => interfacesWithRole(device, on.role!).map((iface) => ({ device, iface })));
   return devices.map((device) => ({ device, iface: undefined as string | undefined }));
 }

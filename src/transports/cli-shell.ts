@@ -294,6 +294,12 @@ export function render(raw: string): string[] {
     .replace(/\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g, '')
     .replace(/\x1b[@-Z\\-_]/g, '')
     .replace(/\r\n/g, '\n');
+  // Nothing that moves the cursor back or rings: the lines are the text's own (most output is).
+  if (!/[\r\b\x07\0]/.test(text)) {
+    const plain = text.split('\n');
+    for (let i = 0; i < plain.length - 1; i++) plain[i] = plain[i]!.trimEnd();
+    return plain;
+  }
   const lines: string[] = [];
   let cur: string[] = [];
   let col = 0;
