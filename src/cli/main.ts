@@ -15,12 +15,19 @@ import { installCompileCache } from './compile-cache.js';
 const dir = join(packageRoot, 'dist', 'bundle');
 const bundle = join(dir, 'program.cjs');
 
+/** The bundle is there and not older than tsc's output; a stale one is said once, on stderr. */
 function fresh(): boolean {
+  let built: number;
   try {
-    return statSync(bundle).mtimeMs >= statSync(join(import.meta.dirname, 'program.js')).mtimeMs;
+    built = statSync(bundle).mtimeMs;
   } catch {
-    return false;
+    return false; // tsc alone (a development checkout): nothing to say
   }
+  if (built >= statSync(join(import.meta.dirname, 'program.js')).mtimeMs) return true;
+  process.stderr.write(
+    'firebreak: dist/bundle is older than dist/src (`npm run build` remakes it); running the slower unbundled modules\n',
+  );
+  return false;
 }
 
 if (process.env.FIREBREAK_NO_BUNDLE !== '1' && fresh()) {
