@@ -11,6 +11,7 @@ import { simulators } from '../src/sim/registry.js';
 import { parseTopology } from '../src/sim/topology.js';
 import type { SimSnapshot } from '../src/sim/types.js';
 import { cli, cliEnv, firebreak, json, repo } from './helpers/lab.js';
+import { settled } from './helpers/sim.js';
 
 /**
  * A live drill's changes armed with the device's own auto-revert and kept armed through the hold
@@ -399,6 +400,7 @@ describe('a live drill backed by the device-side auto-revert', () => {
       expect(dead).toBeDefined();
     } finally {
       child.kill('SIGKILL');
+      await settled(edge().control); // a confirm sent just before the kill takes its hang first
       edge().control.clearFaults();
     }
     const entries = await journal.entries(dead!);

@@ -9,6 +9,7 @@ import { loadTopology } from '../src/sim/topology.js';
 import type { SimSnapshot } from '../src/sim/types.js';
 import { firebreak, json, repo } from './helpers/lab.js';
 import { cli, cliEnv } from './helpers/lab.js';
+import { settled } from './helpers/sim.js';
 import { spawn } from 'node:child_process';
 
 /**
@@ -175,6 +176,7 @@ describe('device-side auto-revert when Firebreak dies between apply and confirm'
       const entries = await journal.entries(runId!);
       expect(entries.find((e) => e.type === 'action.intent')!.data.autoRevert).toEqual({ minutes: 1 });
       expect(entries.some((e) => e.type === 'action.confirmed')).toBe(false);
+      await settled(sw.control); // a confirm sent just before the kill takes its hang first
       sw.control.clearFaults();
 
       // One platform minute later the switch has put the port back by itself.

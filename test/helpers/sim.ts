@@ -79,6 +79,23 @@ export async function holdsAfterRead(
 export const received = (sim: RunningSim) => sim.control.received!();
 export const count = (sim: RunningSim, line: string) => received(sim).filter((l) => l === line).length;
 
+/**
+ * Waits until a CLI simulator has received nothing new for `quietMs` (at most `maxMs`). After a
+ * client is killed, a command it sent just before may still sit in the device's latency wait:
+ * clearing a fault then lets that command run unfaulted (a `hang` on the confirm became a confirm,
+ * and the test's device never reverted). Wait for this before clearing faults.
+ */
+export async function settled(control: SimControl, quietMs = 200, maxMs = 3000): Promise<void> {
+  const end = Date.now() + maxMs;
+  let seen = control.received!().length;
+  let since = Date.now();
+  while (Date.now() < end && Date.now() - since < quietMs) {
+    await new Promise((r) => setTimeout(r, 20));
+    const now = control.received!().length;
+    if (now !== seen) [seen, since] = [now, Date.now()];
+  }
+}
+
 export interface OneStagePlanOptions {
   /** The plan id; action N is tagged `fb:<id>:aN`. */
   id: string;
