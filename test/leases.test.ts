@@ -273,7 +273,8 @@ describe('without the lease (control: the counter test can see lost updates)', (
       }),
     );
     await Promise.all(kids.map((c) => c.done));
-    expect(Number(readFileSync(counterFile, 'utf8'))).toBeLessThan(75);
+    // Not 75: updates were lost, or torn (a late write of "9" over "10" leaves "90"), so not always fewer.
+    expect(Number(readFileSync(counterFile, 'utf8'))).not.toBe(75);
   });
 });
 
