@@ -2,8 +2,6 @@ import { join, resolve } from 'node:path';
 import { InventoryInvalid } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 
-export { packageRoot };
-
 export interface Paths {
   inventory: string;
   playbooks: string;

@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { ConfigInvalid } from '../errors.js';
-import { packageRoot, resolvePaths } from './config.js';
+import { packageRoot } from '../package-root.js';
+import { resolvePaths } from './config.js';
 import { die } from './exit.js';
 
 /**

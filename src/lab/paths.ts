@@ -2,11 +2,6 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { LabError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 
-/** The folder holding package.json (the lab lives in its .lab/ unless told otherwise). */
-export function repoRoot(): string {
-  return packageRoot;
-}
-
 /** Paths go into sshd_config and snmpd.conf unquoted: allow only plain characters. */
 const SAFE_PATH = /^\/[A-Za-z0-9._/+-]*$/;
 
@@ -26,7 +21,7 @@ export interface LabPaths {
 
 /** State folder: explicit option, then FIREBREAK_LAB_DIR, then `<repo>/.lab`. */
 export function labPaths(dirOpt?: string): LabPaths {
-  const raw = dirOpt ?? process.env.FIREBREAK_LAB_DIR ?? join(repoRoot(), '.lab');
+  const raw = dirOpt ?? process.env.FIREBREAK_LAB_DIR ?? join(packageRoot, '.lab');
   const dir = isAbsolute(raw) ? resolve(raw) : resolve(process.cwd(), raw);
   if (!SAFE_PATH.test(dir)) throw new LabError(`lab: state folder "${dir}" must be a plain path (letters, digits, . _ - + /)`);
   const keysDir = join(dir, 'keys');
