@@ -7,6 +7,8 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { entryHash } from '../src/journal/chain.js';
+import { DEVICE_HOLD_TYPES } from '../src/engine/holds.js';
+import { findSql } from '../src/journal/query.js';
 import { openJournal } from '../src/journal/open.js';
 import { openPostgresJournal } from '../src/journal/postgres.js';
 import { openSqliteStore } from '../src/journal/sqlite.js';
@@ -396,7 +398,7 @@ describe.skipIf(!pgUp)('postgres only', () => {
     await Promise.all([1, 2, 3].map(() => openOn(schema)));
     await openOn(schema);
     const rows = await withPg((c) => c.query(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`));
-    expect(rows.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    expect(rows.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
   });
 
   it("migration 2 gives rows written before it their device, so a device's holds are found in old journals too", async () => {
@@ -531,6 +533,70 @@ describe.skipIf(!pgUp)('postgres only', () => {
       code: 'CONFIG_INVALID',
       message: expect.stringMatching(/^journal mysql:\/\/u@db\/x: unsupported URL/),
     });
+  });
+});
+
+/**
+ * A rollback reads each device's entries of the run (engine/rollback.ts, revertDevice). Through an
+ * index on (run, device) that read stays the size of the device's part of the run; without it the
+ * stores walked the device's whole history or the whole run, for every device.
+ */
+describe("a device's entries in one run are read through the (run, device) index", () => {
+  const types = [...DEVICE_HOLD_TYPES, 'action.confirmed'] as const;
+  /** 12 runs x 40 devices x 4 entries, as a journal with some history holds them. */
+  async function fill(s: JournalStore): Promise<void> {
+    for (let r = 0; r < 12; r++) {
+      const items = [];
+      for (let d = 0; d < 40; d++)
+        for (const type of ['action.intent', 'action.applied', 'action.verified', 'hold.released'] as const)
+          items.push({ runId: `run${r}`, type, data: { actionId: `a${d}`, device: `sw${d}` } });
+      await s.appendMany(items);
+    }
+  }
+
+  it('sqlite', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fb-idx-'));
+    try {
+      const store = openSqliteStore(join(dir, 'j.db'));
+      await fill(store);
+      const found = await store.find({ runId: 'run11', device: 'sw7', types: [...types] });
+      expect(found.map((e) => [e.runId, e.data.device, e.type])).toEqual([
+        ['run11', 'sw7', 'action.intent'],
+        ['run11', 'sw7', 'hold.released'],
+      ]);
+      await store.close();
+      const db = new Database(join(dir, 'j.db'), { readonly: true });
+      const q = findSql({ runId: 'run11', device: 'sw7', types: [...types] }, 'entries', () => '?')!;
+      const plan = db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.params) as { detail: string }[];
+      db.close();
+      expect(plan.map((p) => p.detail).join(' | ')).toMatch(/USING INDEX entries_run_device \(run_id=\? AND <expr>=\?\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!pgUp)(`postgres${pgUp ? '' : ' (skipped: PostgreSQL not reachable)'}`, async () => {
+    const fresh = freshSchema('fbtest');
+    const store = await openPostgresJournal(pgUrl(), { schema: fresh.schema, poolSize: 2 });
+    try {
+      await fill(store);
+      const found = await store.find({ runId: 'run11', device: 'sw7', types: [...types] });
+      expect(found.map((e) => [e.runId, e.data.device, e.type])).toEqual([
+        ['run11', 'sw7', 'action.intent'],
+        ['run11', 'sw7', 'hold.released'],
+      ]);
+      const t = `"${fresh.schema}".entries`;
+      const q = findSql({ runId: 'run11', device: 'sw7', types: [...types] }, t, (n) => `$${n}`, '*', 'device')!;
+      const plan = await withPg(async (c) => {
+        await c.query(`ANALYZE ${t}`);
+        return (await c.query(`EXPLAIN ${q.sql}`, q.params)).rows.map((r) => r['QUERY PLAN'] as string);
+      });
+      expect(plan.join('\n')).toMatch(/(Index Scan using|Bitmap Index Scan on) entries_run_device/);
+      expect(plan.join('\n')).not.toMatch(/BitmapAnd/);
+    } finally {
+      await store.close();
+      await fresh.drop();
+    }
   });
 });
 

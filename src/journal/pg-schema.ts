@@ -12,7 +12,7 @@ import { JournalCorrupt } from '../errors.js';
  */
 
 /** The schema version this build writes. */
-export const PG_SCHEMA_VERSION = 3;
+export const PG_SCHEMA_VERSION = 4;
 
 interface Migration {
   version: number;
@@ -83,6 +83,15 @@ CREATE INDEX entries_device ON ${s}.entries (device, seq) WHERE device IS NOT NU
     sql: (s) => `
 CREATE UNIQUE INDEX entries_idempotency ON ${s}.entries ((data::jsonb ->> 'idempotencyKey'))
   WHERE type = 'run.created' AND (data::jsonb ->> 'idempotencyKey') IS NOT NULL;
+`,
+  },
+  {
+    version: 4,
+    description: "a device's entries in one run through one index (a rollback reads them per device)",
+    // Without it PostgreSQL ANDs the run's and the device's bitmaps: work that grows with the run
+    // and with the device's history, for each device.
+    sql: (s) => `
+CREATE INDEX entries_run_device ON ${s}.entries (run_id, device, seq) WHERE device IS NOT NULL;
 `,
   },
 ];

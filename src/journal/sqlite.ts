@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS entries (
 CREATE INDEX IF NOT EXISTS entries_run_id ON entries (run_id, seq);
 -- A device's entries (its holds) without a full scan; the same expression find() uses.
 CREATE INDEX IF NOT EXISTS entries_device ON entries (json_extract(data, '$.device'), seq);
+-- A device's entries in one run (a rollback reads them for each device): without it SQLite walked
+-- the device's whole history, which grows with every drill.
+CREATE INDEX IF NOT EXISTS entries_run_device ON entries (run_id, json_extract(data, '$.device'), seq);
 CREATE INDEX IF NOT EXISTS entries_type ON entries (type, seq);
 -- One run per idempotency key, whichever process asks (two API servers, a server and the CLI).
 CREATE UNIQUE INDEX IF NOT EXISTS entries_idempotency ON entries (json_extract(data, '$.idempotencyKey'))
