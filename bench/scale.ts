@@ -53,6 +53,7 @@ interface Sample {
   prepareMs: number;
   strikeMs: number;
   verifyMs: number;
+  rollbackMs: number;
 }
 
 const inventories = new InventoryCache();
@@ -88,7 +89,9 @@ async function contain(inventory: string, journal: string, warm?: WarmSessions):
     const lastApplied = Math.max(...times('action.applied'));
     const strikeMs = lastApplied - goAt;
     const verifyMs = Math.max(...times('action.verified')) - lastApplied;
+    const rbAt = monotonicClock();
     const rb = await app.rollback(r.runId, { by: 'bench' });
+    const rollbackMs = monotonicClock() - rbAt;
     if (rb.state !== 'rolled-back') throw new Error(`rollback ended ${rb.state}`);
     return {
       ttc: r.timeToContainMs ?? Number.NaN,
@@ -98,6 +101,7 @@ async function contain(inventory: string, journal: string, warm?: WarmSessions):
       prepareMs,
       strikeMs,
       verifyMs,
+      rollbackMs,
     };
   } finally {
     await leases.close();
@@ -165,6 +169,13 @@ async function main(): Promise<void> {
           '<= 1.2',
         ],
         ['cut skew (ms)', ...stats(all.map((s) => s.skew)), '< 250'],
+        [
+          `rollback (ms): 1 device / ${devices} devices, cold; the same warm`,
+          `${median(single.map((s) => s.rollbackMs)).toFixed(0)} / ${median(all.map((s) => s.rollbackMs)).toFixed(0)}; ${median(warmSingle.slice(1).map((s) => s.rollbackMs)).toFixed(0)} / ${median(warmAll.map((s) => s.rollbackMs)).toFixed(0)}`,
+          '',
+          '',
+          '',
+        ],
         ['orchestrator peak RSS (MB)', rssMb.toFixed(0), '', '', '< 300'],
         [`sim up of ${devices} devices (ms)`, startMs.toFixed(0), '', '', ''],
       ],

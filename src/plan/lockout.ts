@@ -23,6 +23,7 @@ export interface LockoutFinding {
 export function findLockouts(actions: PlannedAction[], inventory: Inventory): LockoutFinding[] {
   const findings: LockoutFinding[] = [];
   const devicesInPlan = new Set(actions.map((a) => a.device));
+  const reached = reachedThrough(inventory);
   for (const pa of actions) {
     const device = inventory.devices.get(pa.device);
     if (!device) continue;
@@ -31,7 +32,7 @@ export function findLockouts(actions: PlannedAction[], inventory: Inventory): Lo
       findings.push({ actionId: pa.id, kind: 'self', cuts: [device.id], message: `${pa.id} (${pa.device}): ${self}` });
       continue;
     }
-    const cut = upstreamCut(pa.action, device, inventory);
+    const cut = upstreamCut(pa.action, device, inventory, reached);
     if (!cut || cut.devices.length === 0) continue;
     const inPlan = cut.devices.filter((id) => devicesInPlan.has(id));
     findings.push({
@@ -46,10 +47,31 @@ export function findLockouts(actions: PlannedAction[], inventory: Inventory): Lo
   return findings;
 }
 
+/**
+ * For each link (`device:port`), the devices whose management path crosses it, in inventory order:
+ * built once per plan, so checking every action stays linear in the plan (800 actions on 200
+ * devices asked 160,000 questions of the inventory before).
+ */
+function reachedThrough(inventory: Inventory): Map<string, string[]> {
+  const byLink = new Map<string, string[]>();
+  for (const d of inventory.devices.values())
+    for (const link of new Set(d.managementPath.via)) {
+      const list = byLink.get(link);
+      if (list) list.push(d.id);
+      else byLink.set(link, [d.id]);
+    }
+  return byLink;
+}
+
 /** The devices whose management path an action cuts, and how to say what it does. */
-function upstreamCut(action: Action, device: Device, inventory: Inventory): { what: string; devices: string[] } | null {
-  const all = [...inventory.devices.values()];
+function upstreamCut(
+  action: Action,
+  device: Device,
+  inventory: Inventory,
+  reached: Map<string, string[]>,
+): { what: string; devices: string[] } | null {
   if (action.kind === 'power.off') {
+    const all = [...inventory.devices.values()];
     // Powering a device off cuts it and everything reached through any of its links.
     const fed = device.interfaces[action.outlet]?.feeds;
     if (!fed) return null;
@@ -59,7 +81,7 @@ function upstreamCut(action: Action, device: Device, inventory: Inventory): { wh
   const port = cutPort(action);
   if (port === null) return null;
   const link = `${device.id}:${port}`;
-  return { what: `${action.kind} ${link}`, devices: all.filter((d) => d.managementPath.via.includes(link)).map((d) => d.id) };
+  return { what: `${action.kind} ${link}`, devices: [...(reached.get(link) ?? [])] };
 }
 
 function cutsSelf(action: Action, device: Device, inventory: Inventory): string | null {

@@ -268,11 +268,12 @@ function orderForLockout(
   warnings: PlanIssue[],
 ): PlanIssue[] {
   const findings = findLockouts(actions, inventory);
+  const byId = new Map(actions.map((a) => [a.id, a]));
   const overrides: PlanIssue[] = [];
   const deferred: PlannedAction[] = [];
   const overridden: PlannedAction[] = [];
   for (const f of findings) {
-    const pa = actions.find((a) => a.id === f.actionId)!;
+    const pa = byId.get(f.actionId)!;
     if (f.kind === 'self') {
       if (!allow) {
         errors.push({
@@ -292,7 +293,8 @@ function orderForLockout(
   }
   const move = (list: PlannedAction[], name: string) => {
     if (!list.length) return;
-    for (const s of stages) s.actionIds = s.actionIds.filter((id) => !list.some((a) => a.id === id));
+    const moved = new Set(list.map((a) => a.id));
+    for (const s of stages) s.actionIds = s.actionIds.filter((id) => !moved.has(id));
     const stage: PlanStage = { index: 0, name, actionIds: list.map((a) => a.id) };
     stages.push(stage);
   };
@@ -303,7 +305,7 @@ function orderForLockout(
   stages.length = 0;
   kept.forEach((s, i) => {
     s.index = i;
-    for (const id of s.actionIds) actions.find((a) => a.id === id)!.stage = i;
+    for (const id of s.actionIds) byId.get(id)!.stage = i;
     stages.push(s);
   });
   return overrides;
