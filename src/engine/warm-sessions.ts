@@ -249,11 +249,20 @@ class WarmRun implements Sessions {
  * key, credential *references*, timeouts, algorithms). References only, so no secret is hashed.
  */
 export function fingerprintOf(device: Device, transport: 'ssh' | 'snmp'): string {
+  // Once per device object: a run asks for each device's session once per action.
+  const known = fingerprints.get(device);
+  const hit = known?.[transport];
+  if (hit) return hit;
   const settings = transport === 'ssh' ? device.ssh : device.snmp;
-  return createHash('sha256')
+  const fp = createHash('sha256')
     .update(stable({ address: device.address, transport, settings: settings ?? null }))
     .digest('base64');
+  fingerprints.set(device, { ...known, [transport]: fp });
+  return fp;
 }
+
+/** Device entries are never changed in place (an inventory edit loads new ones), so this cannot go stale. */
+const fingerprints = new WeakMap<Device, { ssh?: string; snmp?: string }>();
 
 /** JSON with object keys sorted, so two copies of one inventory entry give one string. */
 function stable(value: unknown): string {
