@@ -66,6 +66,8 @@ describe('firebreak serve: runs over HTTP', () => {
     expect(fw).toMatchObject({ driver: 'fortios', transport: 'ssh', reachable: true });
     expect(devices.json.find((d: { id: string }) => d.id === 'sw')).toMatchObject({ transport: 'snmp', reachable: null });
     expect(JSON.stringify(devices.json)).not.toMatch(/env:|file:|password|community/i);
+    // The server loaded the inventory when it started, not at the first run.
+    expect(h.logs.find((l) => l.msg === 'inventory loaded')).toMatchObject({ inventory: { devices: devices.json.length } });
     const health = await h.call('GET', '/api/v1/devices/health?refresh=1', { token: h.tokens.reader });
     expect(
       health.json.map((d: { device: string; authenticated: boolean; hostKeyOk: boolean | null }) => [

@@ -62,6 +62,10 @@ export async function serve(o: ServeOptions): Promise<Serving> {
   ]);
   const app = await openApp({
     warmSessions: true,
+    onInventory: (r) =>
+      'error' in r
+        ? log.warn({ inventory: redactor.text(r.error.message) }, 'the inventory does not load: no run can be planned until it is fixed')
+        : log.info({ inventory: r }, 'inventory loaded'),
     ...o.app,
     onBreakGlass: (why) =>
       log.warn({ breakGlass: redactor.text(why) }, 'queue unreachable: runs go through the local executor (break-glass)'),

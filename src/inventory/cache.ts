@@ -12,13 +12,23 @@ import type { Inventory } from './types.js';
  */
 export class InventoryCache {
   private last: { dir: string; key: string; inventory: Inventory } | undefined;
+  /** A load in progress (the server's load at start, when the first run comes before it ends). */
+  private loading: { dir: string; key: string; inventory: Promise<Inventory> } | undefined;
 
   async load(dir: string): Promise<Inventory> {
     const key = await contentKey(dir).catch(() => undefined);
-    if (key && this.last?.dir === dir && this.last.key === key) return this.last.inventory;
-    const inventory = await loadInventory(dir);
-    if (key) this.last = { dir, key, inventory };
-    return inventory;
+    if (!key) return loadInventory(dir);
+    if (this.last?.dir === dir && this.last.key === key) return this.last.inventory;
+    if (this.loading?.dir === dir && this.loading.key === key) return this.loading.inventory;
+    const loading = { dir, key, inventory: loadInventory(dir) };
+    this.loading = loading;
+    try {
+      const inventory = await loading.inventory;
+      this.last = { dir, key, inventory };
+      return inventory;
+    } finally {
+      if (this.loading === loading) this.loading = undefined;
+    }
   }
 }
 
