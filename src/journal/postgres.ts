@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { ConfigInvalid, JournalCorrupt } from '../errors.js';
+import { ConfigInvalid, IdempotencyTaken, JournalCorrupt } from '../errors.js';
 import { urlForDisplay, urlPassword } from '../secrets.js';
 import { entryHashCanonical, type ChainHead, verifyRows } from './chain.js';
 import { journalError } from './pg-errors.js';
@@ -138,18 +138,58 @@ export async function openPostgresJournal(url: string, opts: PostgresJournalOpti
       return entries;
     });
 
-  // Appends of this instance go one after another, in call order.
-  let tail: Promise<unknown> = Promise.resolve();
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = tail.then(fn, fn);
-    tail = run.catch(() => undefined);
-    return run;
+  /**
+   * Group commit: appends asked for while one is being written go together in the next
+   * transaction, in call order: one head lock and one commit flush for all of them. Taking turns
+   * one append at a time, 200 devices journaling at once waited ~1 ms each for the one before. Each
+   * append resolves with its own entries once they are committed. A batch refused for an
+   * idempotency key is written again one append at a time, so only the append that asked for the
+   * taken key fails.
+   */
+  const MAX_BATCH = 1000;
+  const queued: { items: Item[]; resolve: (e: JournalEntry[]) => void; reject: (err: unknown) => void }[] = [];
+  let writing = false;
+  let tail: Promise<void> = Promise.resolve();
+  const drain = async () => {
+    try {
+      while (queued.length) {
+        // Up to MAX_BATCH entries a transaction (a single larger append goes alone).
+        const batch: typeof queued = [];
+        let n = 0;
+        while (queued.length && (n === 0 || n + queued[0]!.items.length <= MAX_BATCH)) {
+          const next = queued.shift()!;
+          batch.push(next);
+          n += next.items.length;
+        }
+        try {
+          const entries = await appendRows(batch.flatMap((b) => b.items));
+          let at = 0;
+          for (const b of batch) {
+            b.resolve(entries.slice(at, at + b.items.length));
+            at += b.items.length;
+          }
+        } catch (err) {
+          if (batch.length > 1 && err instanceof IdempotencyTaken) {
+            for (const b of batch) await appendRows(b.items).then(b.resolve, b.reject);
+          } else for (const b of batch) b.reject(err);
+        }
+      }
+    } finally {
+      // Synchronously after the queue was seen empty: an append asked for later starts a new drain.
+      writing = false;
+    }
   };
   const append = (items: Item[]) => {
     // escapeLiteral (writeSql) turns a non-string into '' silently: refuse before taking the head.
     for (const i of items)
       if (typeof i.runId !== 'string' || typeof i.type !== 'string') throw new TypeError('journal append: runId and type must be strings');
-    return serial(() => appendRows(items));
+    return new Promise<JournalEntry[]>((resolve, reject) => {
+      queued.push({ items, resolve, reject });
+      if (!writing) {
+        writing = true;
+        tail = drain();
+      }
+    });
   };
 
   const select = async (doing: string, text: string, values: unknown[] = []): Promise<JournalEntry[]> => {
