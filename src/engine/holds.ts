@@ -56,16 +56,27 @@ const key = (runId: string, actionId: string) => `${runId}/${actionId}`;
  * runs, seq order), or of DEVICE_HOLD_TYPES for one device with the runs already rolled back given.
  */
 export function holdTable(entries: readonly JournalEntry[], rolledBack: ReadonlySet<string> = new Set()): HoldTable {
-  const holders = new Map<string, Holder>();
-  const changes = new Map<string, OpenChange & { target: string }>();
-  for (const e of entries) {
+  const fold = new HoldFold();
+  for (const e of entries) fold.add(e);
+  return fold.table(rolledBack);
+}
+
+/**
+ * The same, folded entry by entry: a rollback reads a device's history once and then only what
+ * was appended since (its own releases), instead of the whole history again for every action.
+ */
+export class HoldFold {
+  private readonly holders = new Map<string, Holder>();
+  private readonly changes = new Map<string, OpenChange & { target: string }>();
+
+  add(e: JournalEntry): void {
     const d = e.data as Record<string, unknown>;
     const actionId = d.actionId as string;
     const k = key(e.runId, actionId);
     if (e.type === 'action.intent' || e.type === 'action.already') {
       const target = targetFrom(d);
-      if (!target) continue;
-      holders.set(k, {
+      if (!target) return;
+      this.holders.set(k, {
         runId: e.runId,
         actionId,
         device: d.device as string,
@@ -74,7 +85,7 @@ export function holdTable(entries: readonly JournalEntry[], rolledBack: Readonly
         since: e.ts,
       });
       if (e.type === 'action.intent') {
-        changes.set(k, {
+        this.changes.set(k, {
           runId: e.runId,
           actionId,
           device: d.device as string,
@@ -88,19 +99,23 @@ export function holdTable(entries: readonly JournalEntry[], rolledBack: Readonly
       }
     } else if (e.type === 'run.state') {
       // A run rolled back holds nothing (journals from before holds did not release `already` ones).
-      if (d.state === 'rolled-back') for (const [k2, h] of holders) if (h.runId === e.runId) holders.delete(k2);
+      if (d.state === 'rolled-back') for (const [k2, h] of this.holders) if (h.runId === e.runId) this.holders.delete(k2);
     } else if (e.type === 'action.reverted' || e.type === 'hold.released') {
-      holders.delete(k);
+      this.holders.delete(k);
       // A revert undid every open change on its target (it restored the state before the first).
-      for (const u of (d.undid as { runId: string; actionId: string }[] | undefined) ?? []) changes.delete(key(u.runId, u.actionId));
-      if (e.type === 'action.reverted' && d.undid === undefined) changes.delete(k);
+      for (const u of (d.undid as { runId: string; actionId: string }[] | undefined) ?? []) this.changes.delete(key(u.runId, u.actionId));
+      if (e.type === 'action.reverted' && d.undid === undefined) this.changes.delete(k);
     }
   }
-  const table: HoldTable = { holders: new Map(), changes: new Map() };
-  for (const [k, h] of holders) if (rolledBack.has(h.runId)) holders.delete(k);
-  for (const h of holders.values()) table.holders.set(h.target, [...(table.holders.get(h.target) ?? []), h]);
-  for (const c of changes.values()) table.changes.set(c.target, [...(table.changes.get(c.target) ?? []), c]);
-  return table;
+
+  /** Holds and open changes per target now; holders of the runs in `rolledBack` left out. */
+  table(rolledBack: ReadonlySet<string> = new Set()): HoldTable {
+    const table: HoldTable = { holders: new Map(), changes: new Map() };
+    for (const h of this.holders.values())
+      if (!rolledBack.has(h.runId)) table.holders.set(h.target, [...(table.holders.get(h.target) ?? []), h]);
+    for (const c of this.changes.values()) table.changes.set(c.target, [...(table.changes.get(c.target) ?? []), c]);
+    return table;
+  }
 }
 
 export type ReleaseDecision =
