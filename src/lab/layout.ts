@@ -68,8 +68,8 @@ export const ROUTES: Array<{ ns: LabNamespace; dst: string; via: string }> = [
 
 /**
  * Every lab prefix; only these may be pinged, and the root namespace never routes them out.
- * 203.0.113.0/24 is deliberately not used: some machines (this one) reach their package registry
- * there, and a root `unreachable` route for it would cut npm and apt while the lab is up.
+ * The third documentation range (TEST-NET-3) is deliberately not used: some machines reach their
+ * package registry there, and a root `unreachable` route for it would cut npm and apt while the lab is up.
  */
 export const LAB_PREFIXES = ['10.20.0.0/24', '198.51.100.0/24', '10.250.0.0/16'] as const;
 
