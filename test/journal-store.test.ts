@@ -554,6 +554,15 @@ describe.skipIf(!pgUp)('postgres only', () => {
  */
 describe("a device's entries in one run are read through the (run, device) index", () => {
   const types = [...DEVICE_HOLD_TYPES, 'action.confirmed'] as const;
+  /** Fills `s`, then finds sw7's hold entries of run11: exactly its own two. */
+  async function fillAndFind(s: JournalStore): Promise<void> {
+    await fill(s);
+    const found = await s.find({ runId: 'run11', device: 'sw7', types: [...types] });
+    expect(found.map((e) => [e.runId, e.data.device, e.type])).toEqual([
+      ['run11', 'sw7', 'action.intent'],
+      ['run11', 'sw7', 'hold.released'],
+    ]);
+  }
   /** 12 runs x 40 devices x 4 entries, as a journal with some history holds them. */
   async function fill(s: JournalStore): Promise<void> {
     for (let r = 0; r < 12; r++) {
@@ -569,12 +578,7 @@ describe("a device's entries in one run are read through the (run, device) index
     const dir = mkdtempSync(join(tmpdir(), 'fb-idx-'));
     try {
       const store = openSqliteStore(join(dir, 'j.db'));
-      await fill(store);
-      const found = await store.find({ runId: 'run11', device: 'sw7', types: [...types] });
-      expect(found.map((e) => [e.runId, e.data.device, e.type])).toEqual([
-        ['run11', 'sw7', 'action.intent'],
-        ['run11', 'sw7', 'hold.released'],
-      ]);
+      await fillAndFind(store);
       await store.close();
       const db = new Database(join(dir, 'j.db'), { readonly: true });
       const q = findSql({ runId: 'run11', device: 'sw7', types: [...types] }, 'entries', () => '?')!;
@@ -590,12 +594,7 @@ describe("a device's entries in one run are read through the (run, device) index
     const fresh = freshSchema('fbtest');
     const store = await openPostgresJournal(pgUrl(), { schema: fresh.schema, poolSize: 2 });
     try {
-      await fill(store);
-      const found = await store.find({ runId: 'run11', device: 'sw7', types: [...types] });
-      expect(found.map((e) => [e.runId, e.data.device, e.type])).toEqual([
-        ['run11', 'sw7', 'action.intent'],
-        ['run11', 'sw7', 'hold.released'],
-      ]);
+      await fillAndFind(store);
       const t = `"${fresh.schema}".entries`;
       const q = findSql({ runId: 'run11', device: 'sw7', types: [...types] }, t, (n) => `$${n}`, '*', 'device')!;
       const plan = await withPg(async (c) => {
